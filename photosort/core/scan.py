@@ -1,0 +1,113 @@
+"""Find the photos in a folder tree, the way a person would expect.
+
+Recursive, case-insensitive extensions, hidden files and OS litter skipped.
+A photo reached through a symlink is listed once, by its real path; symlinked
+folders are followed only while they stay inside the root, and a folder seen
+twice (a loop) is not entered again, so a scan always ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import Cancelled, FolderError
+
+log = logging.getLogger(__name__)
+
+PHOTO_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".bmp", ".dib", ".gif", ".heic", ".heif"}
+)
+OS_LITTER = frozenset({".ds_store", "thumbs.db", "desktop.ini", "@eadir", ".thumbnails", "$recycle.bin", "lost+found"})
+
+
+@dataclass(frozen=True)
+class ScannedFile:
+    """A photo on disk: its real absolute path and what tells us whether it changed."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+
+def is_photo_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in PHOTO_EXTENSIONS
+
+
+def _skipped(name: str) -> bool:
+    """Hidden entries, AppleDouble ``._x`` files and known OS litter are never photos."""
+    return name.startswith(".") or name.lower() in OS_LITTER
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def resolve_root(folder: str | os.PathLike[str]) -> str:
+    """The real absolute path of a folder to index, or a FolderError saying why not."""
+    path = Path(folder).expanduser()
+    if not path.exists():
+        raise FolderError(f"Folder not found: {path}. Check the path (is the drive connected?).")
+    if not path.is_dir():
+        raise FolderError(f"Not a folder: {path}. Give the folder that holds your photos.")
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise FolderError(f"Cannot read the folder {path}: permission denied.")
+    return os.path.realpath(path)
+
+
+def scan_folder(folder: str | os.PathLike[str], cancel: Callable[[], bool] | None = None) -> list[ScannedFile]:
+    """All photos under ``folder``, sorted by path. Raises Cancelled if ``cancel()`` turns true."""
+    root = resolve_root(folder)
+    found: dict[str, ScannedFile] = {}
+    for entry_path, stat in _walk(root, cancel):
+        found.setdefault(entry_path, ScannedFile(entry_path, stat.st_size, stat.st_mtime_ns))
+    return sorted(found.values(), key=lambda f: f.path)
+
+
+def _walk(root: str, cancel: Callable[[], bool] | None) -> Iterator[tuple[str, os.stat_result]]:
+    """Yield (real path, stat) of every photo file, depth first, with loop protection."""
+    seen_dirs: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        if cancel is not None and cancel():
+            raise Cancelled()
+        folder = stack.pop()
+        try:
+            st = os.stat(folder)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in seen_dirs:
+            continue
+        seen_dirs.add((st.st_dev, st.st_ino))
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError as exc:
+            log.warning("cannot list %s: %s", folder, exc)
+            continue
+        for entry in entries:
+            if _skipped(entry.name):
+                continue
+            yield from _visit(entry, root, stack)
+
+
+def _visit(entry: os.DirEntry[str], root: str, stack: list[str]) -> Iterator[tuple[str, os.stat_result]]:
+    try:
+        if entry.is_symlink():
+            real = os.path.realpath(entry.path)
+            if not _inside(real, root):
+                log.debug("not following %s: it points outside %s", entry.path, root)
+                return
+            if os.path.isdir(real):
+                stack.append(real)
+            elif os.path.isfile(real) and is_photo_name(real):
+                yield real, os.stat(real)
+        elif entry.is_dir(follow_symlinks=False):
+            stack.append(entry.path)
+        elif entry.is_file(follow_symlinks=False) and is_photo_name(entry.name):
+            yield entry.path, entry.stat(follow_symlinks=False)
+    except OSError as exc:
+        log.warning("skipping %s: %s", entry.path, exc)
