@@ -330,6 +330,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(["gui", *argv])
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        for noisy in ("huggingface_hub", "transformers", "httpx"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
     if args.command == "gui":
         return cmd_gui(args)
     cancel = CancelFlag()

@@ -213,7 +213,7 @@ def model_fingerprint(name: str) -> tuple[str, int]:
     """
     from transformers.utils import cached_file
 
-    config_path = Path(cached_file(name, "config.json"))
+    config_path = Path(_model_file(name, "config.json"))
     config_bytes = config_path.read_bytes()
     digest = hashlib.blake2b(config_bytes, digest_size=6)
     if config_path.parent.parent.name == "snapshots":
@@ -224,6 +224,38 @@ def model_fingerprint(name: str) -> tuple[str, int]:
             digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
     config = json.loads(config_bytes)
     return digest.hexdigest(), int(config.get("projection_dim", 512))
+
+
+def _model_file(name: str, filename: str) -> str:
+    """A file of the model: local folder or Hugging Face cache first, then a download.
+
+    Offline, the hub client retries for half a minute before giving up; a
+    failed name lookup tells us at once that there is no network to wait for.
+    """
+    from transformers.utils import cached_file
+
+    try:
+        return cached_file(name, filename, local_files_only=True)
+    except OSError:
+        if os.path.isdir(os.path.expanduser(name)) or not _hub_reachable():
+            raise
+    return cached_file(name, filename)
+
+
+def _hub_reachable() -> bool:
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false") or any(
+        os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+    ):
+        return os.environ.get("HF_HUB_OFFLINE", "0") in ("0", "", "false")
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return False
+    return True
 
 
 def model_identity(settings: Settings) -> tuple[str, int]:
@@ -256,7 +288,7 @@ def _load_failure_message(name: str, exc: BaseException) -> str:
             f"Could not load the CLIP model from the folder {name}: {str(exc).splitlines()[0][:160]}. "
             "Choose a folder saved with save_pretrained (config.json, weights, tokenizer)."
         )
-    if os.path.sep in name and not os.path.exists(name):
+    if name.startswith((os.path.sep, ".", "~")) and not os.path.exists(os.path.expanduser(name)):
         return f"Model folder not found: {name}. Check the path, or use a Hugging Face model id."
     return (
         f"Could not load the CLIP model '{name}': it is not a local folder and could not be downloaded "

@@ -1,0 +1,116 @@
+"""The command line: JSON documents, one-line errors, exit codes, settings precedence."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from photosort.cli import main
+from photosort.core.config import Settings
+
+
+@pytest.fixture
+def cli(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """Run photosort with the tiny model and a private cache; returns (exit code, parsed JSON or text, stderr)."""
+
+    def run(*args: str, as_json: bool = True):
+        argv = [*args, "--model", str(tiny_model), "--cache-dir", str(tmp_path / "cache")]
+        code = main([*argv, "--json"] if as_json else argv)
+        out, err = capsys.readouterr()
+        return code, (json.loads(out) if as_json and out.strip() else out), err
+
+    return run
+
+
+def test_index_then_reindex_json(cli, make_photos) -> None:
+    root = make_photos(2)
+    (root / "bad.jpg").write_bytes(b"garbage")
+    code, doc, _ = cli("index", str(root))
+    assert code == 0
+    assert doc["indexed"] == 10 and doc["unchanged"] == 0
+    assert doc["failed"] == [{"path": os.path.realpath(root / "bad.jpg"), "error": doc["failed"][0]["error"]}]
+    code, doc, _ = cli("index", str(root))
+    assert (code, doc["indexed"], doc["unchanged"]) == (0, 0, 10)
+
+
+def test_sort_by_categories_gives_every_photo_a_category_or_null(cli, make_photos) -> None:
+    root = make_photos(2)
+    code, doc, _ = cli("sort", str(root), "--categories", "beach, forest, pets=a photo of a cat", "--threshold", "0")
+    assert code == 0
+    assert len(doc["photos"]) == 10
+    for photo in doc["photos"]:
+        assert os.path.isabs(photo["path"])
+        assert photo["category"] in ("beach", "forest", "pets")
+        assert 0.0 <= photo["score"] <= 1.0
+    code, doc, _ = cli("sort", str(root), "--categories", "beach, forest", "--threshold", "1.01")
+    assert {p["category"] for p in doc["photos"]} == {None}
+
+
+def test_train_then_sort_by_head(cli, make_photos, tmp_path: Path) -> None:
+    root = make_photos(4)
+    labels = tmp_path / "labels.csv"
+    rows = ["path,label"] + [f"{kind}/{kind}_{i:03d}.jpg,{kind}" for kind in ("beach", "night") for i in range(3)]
+    labels.write_text("\n".join(rows) + "\n")
+    code, doc, _ = cli("train", str(root), "--head", "trips", "--labels", str(labels))
+    assert code == 0 and doc["labels"] == 6 and doc["classes"] == ["beach", "night"]
+    code, doc, _ = cli("sort", str(root), "--head", "trips")
+    assert code == 0
+    by_name = {Path(p["path"]).name: p["category"] for p in doc["photos"]}
+    assert by_name["beach_003.jpg"] == "beach" and by_name["night_003.jpg"] == "night"
+
+
+def test_search_text_and_like(cli, make_photos) -> None:
+    root = make_photos(2)
+    code, doc, _ = cli("search", str(root), "a sunny beach", "--limit", "3")
+    assert code == 0 and len(doc["results"]) == 3
+    scores = [r["score"] for r in doc["results"]]
+    assert scores == sorted(scores, reverse=True)
+    code, doc, _ = cli("search", str(root), "--like", "beach/beach_000.jpg", "--limit", "4")
+    assert code == 0 and len(doc["results"]) == 4
+    assert os.path.realpath(root / "beach" / "beach_000.jpg") not in [r["path"] for r in doc["results"]]
+
+
+def test_errors_are_one_line_with_nonzero_exit(cli, tmp_path: Path, make_photos) -> None:
+    code, _, err = cli("index", str(tmp_path / "missing"))
+    assert code == 1 and err.count("\n") == 1 and "not found" in err
+    root = make_photos(1)
+    bad_csv = tmp_path / "bad.csv"
+    bad_csv.write_text("../../etc/passwd,beach\n")
+    code, _, err = cli("train", str(root), "--head", "x", "--labels", str(bad_csv))
+    assert code == 1 and err.count("\n") == 1 and "outside the folder" in err
+
+
+def test_model_that_cannot_load_is_one_line_with_a_fix(tmp_path: Path, make_photos, capsys) -> None:
+    root = make_photos(1)
+    code = main(["index", str(root), "--model", str(tmp_path / "no-such-model"), "--cache-dir", str(tmp_path / "c")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1
+    assert "Traceback" not in err and "model" in err.lower()
+
+
+def test_flag_wins_over_environment_which_wins_over_default(tmp_path: Path) -> None:
+    env = {"PHOTOSORT_MODEL": "env/model", "PHOTOSORT_DEVICE": "cuda", "PHOTOSORT_CACHE_DIR": str(tmp_path)}
+    assert Settings.resolve(environ=env).model == "env/model"
+    assert Settings.resolve(environ=env).cache_path == tmp_path / "photosort.db"
+    assert Settings.resolve(model="flag/model", device="cpu", environ=env).model == "flag/model"
+    assert Settings.resolve(model="flag/model", device="cpu", environ=env).device == "cpu"
+    assert Settings.resolve(environ={}).model == "openai/clip-vit-base-patch32"
+
+
+def test_engine_and_cli_never_import_qt() -> None:
+    code = (
+        "import sys, photosort.cli, photosort.core.engine, photosort.core.indexer, photosort.core.export;"
+        "assert not any(m.startswith(('PySide6', 'shiboken6')) for m in sys.modules), 'Qt imported by the core'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_console_script_runs_help() -> None:
+    result = subprocess.run([sys.executable, "-m", "photosort", "--help"], capture_output=True, text=True, check=True)
+    for command in ("index", "sort", "train", "search", "export", "bench", "gui"):
+        assert command in result.stdout

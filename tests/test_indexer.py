@@ -1,0 +1,127 @@
+"""Indexing: incremental, failure-tolerant, cancellable, and upright for rotated phone photos."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import draw_photo
+from photosort.core.engine import Engine
+from photosort.core.indexer import PipelineOptions
+
+
+def test_first_run_indexes_everything_and_second_run_nothing(engine: Engine, make_photos) -> None:
+    root = make_photos(2)
+    first = engine.index(root)
+    assert (first.indexed, first.unchanged, first.failed) == (10, 0, [])
+    assert first.to_json()["indexed"] == 10
+    second = Engine(engine.settings).index(root)
+    assert (second.indexed, second.unchanged) == (0, 10)
+    assert second.device == ""  # nothing to embed: the model was not even loaded
+
+
+def test_changed_photo_is_reembedded_and_vanished_one_dropped(engine: Engine, make_photos) -> None:
+    root = make_photos(2)
+    engine.index(root)
+    changed = root / "beach" / "beach_000.jpg"
+    draw_photo("night", seed=9).save(changed)
+    os.utime(changed, ns=(time.time_ns(), time.time_ns() + 10**9))
+    (root / "forest" / "forest_001.jpg").unlink()
+    report = engine.index(root)
+    assert (report.indexed, report.unchanged, report.removed) == (1, 8, 1)
+    assert len(engine.embeddings(root)) == 9
+
+
+def test_renamed_photo_keeps_its_vector_and_labels(engine: Engine, make_photos) -> None:
+    root = make_photos(2)
+    engine.index(root)
+    old = root / "beach" / "beach_000.jpg"
+    photo_id = engine.cache.photo_id_for_path(os.path.realpath(old))
+    engine.create_head("trips", ["beach", "forest"], use_prior=False)
+    engine.set_labels("trips", {photo_id: "beach"})
+    new = root / "renamed.jpg"
+    old.rename(new)
+    report = engine.index(root)
+    assert (report.renamed, report.indexed, report.removed) == (1, 0, 0)
+    assert engine.cache.photo_id_for_path(os.path.realpath(new)) == photo_id
+    assert engine.head_labels("trips") == {photo_id: "beach"}
+
+
+def test_unreadable_photos_are_reported_remembered_and_not_retried(engine: Engine, make_photos) -> None:
+    root = make_photos(1)
+    (root / "broken.jpg").write_bytes(b"not a jpeg at all")
+    truncated = root / "truncated.jpg"
+    full = (root / "beach" / "beach_000.jpg").read_bytes()
+    truncated.write_bytes(full[: len(full) // 3])
+    report = engine.index(root)
+    failed = dict(report.failed)
+    assert set(failed) == {os.path.realpath(root / "broken.jpg"), os.path.realpath(truncated)}
+    assert all(reason and "\n" not in reason for reason in failed.values())
+    assert report.indexed == 5
+    again = engine.index(root)
+    assert again.failed == [] and again.known_failures == 2
+    assert len(engine.failures(root)) == 2
+
+
+def test_exif_rotated_photo_is_embedded_upright(engine: Engine, tmp_path: Path) -> None:
+    root = tmp_path / "rot"
+    root.mkdir()
+    upright = draw_photo("sunset", size=(64, 96), seed=3)
+    upright.save(root / "upright.jpg", quality=95)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated; viewers turn it 90° clockwise
+    upright.transpose(Image.Transpose.ROTATE_90).save(root / "phone.jpg", quality=95, exif=exif)
+    upright.transpose(Image.Transpose.ROTATE_90).save(root / "sideways.jpg", quality=95)
+    engine.index(root)
+    e = engine.embeddings(root)
+    v = dict(zip([Path(p).name for p in e.paths], e.vectors, strict=True))
+    assert float(v["phone.jpg"] @ v["upright.jpg"]) > float(v["sideways.jpg"] @ v["upright.jpg"])
+    assert float(v["phone.jpg"] @ v["upright.jpg"]) > 0.98
+
+
+def test_cancel_keeps_finished_batches_and_next_run_completes(settings, make_photos) -> None:
+    root = make_photos(4)  # 20 photos, batches of 4
+    engine = Engine(settings, PipelineOptions(batch_size=4, decode_threads=2))
+    batches: list[list[int]] = []
+    report = engine.index(root, cancel=lambda: len(batches) >= 2, on_batch=batches.append)
+    assert report.cancelled and report.indexed == 8
+    assert len(engine.embeddings(root)) == 8
+    rest = engine.index(root)
+    assert (rest.indexed, rest.unchanged) == (12, 8)
+    assert len(set(engine.embeddings(root).paths)) == 20
+    engine.close()
+
+
+def test_progress_reports_are_throttled_and_end_complete(engine: Engine, make_photos) -> None:
+    root = make_photos(4)
+    seen = []
+    engine.index(root, progress=seen.append)
+    indexing = [p for p in seen if p.phase == "indexing"]
+    assert indexing[-1].done == indexing[-1].total == 20
+    assert len(indexing) <= 10
+
+
+def test_bomb_is_refused_before_decoding(engine: Engine, tmp_path: Path) -> None:
+    root = tmp_path / "bomb"
+    root.mkdir()
+    Image.new("RGB", (12000, 10000)).save(root / "huge.png", compress_level=1)
+    engine.options = PipelineOptions(max_pixels=50_000_000)
+    report = engine.index(root)
+    assert len(report.failed) == 1 and "too large" in report.failed[0][1]
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "P", "L", "CMYK", "I;16", "LA", "1"])
+def test_odd_pixel_modes_are_indexed(engine: Engine, tmp_path: Path, mode: str) -> None:
+    root = tmp_path / mode.replace(";", "")
+    root.mkdir()
+    img = draw_photo("beach").convert("RGB")
+    img = img.convert("L").convert(mode) if mode == "I;16" else img.convert(mode)
+    img.save(root / ("x.tif" if mode in ("CMYK", "I;16") else "x.png"))
+    report = engine.index(root)
+    assert report.indexed == 1, report.failed
+    assert np.isfinite(engine.embeddings(root).vectors).all()

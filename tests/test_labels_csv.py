@@ -1,0 +1,48 @@
+"""A labels CSV may come from anywhere: only paths inside the folder, bounded, UTF-8."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from photosort.core.errors import LabelsError
+from photosort.core.labels_csv import parse_labels, read_labels_csv
+
+
+def test_relative_and_absolute_paths_with_header(tmp_path: Path) -> None:
+    root = os.path.realpath(tmp_path)
+    rows = parse_labels(f"path,label\na/x.jpg,beach\n{root}/b.jpg, city \n", root)
+    assert rows == [(f"{root}/a/x.jpg", "beach"), (f"{root}/b.jpg", "city")]
+
+
+@pytest.mark.parametrize("text", ["../escape.jpg,beach", "/etc/passwd,beach", "a/../../x.jpg,beach"])
+def test_paths_outside_the_folder_are_refused(tmp_path: Path, text: str) -> None:
+    with pytest.raises(LabelsError, match="outside the folder"):
+        parse_labels(text, os.path.realpath(tmp_path))
+
+
+@pytest.mark.parametrize("text", ["", "path,label\n", "just-one-column\n", "x.jpg,\n", "x.jpg," + "l" * 500])
+def test_malformed_rows_are_refused_with_the_line(tmp_path: Path, text: str) -> None:
+    with pytest.raises(LabelsError):
+        parse_labels(text, os.path.realpath(tmp_path))
+
+
+def test_bad_encoding_and_binary_are_refused(tmp_path: Path) -> None:
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("photo.jpg,plage ensoleillée\n".encode("latin-1"))
+    with pytest.raises(LabelsError, match="UTF-8"):
+        read_labels_csv(latin, os.path.realpath(tmp_path))
+    binary = tmp_path / "bin.csv"
+    binary.write_bytes(b"a.jpg,x\x00\x00\n")
+    with pytest.raises(LabelsError):
+        read_labels_csv(binary, os.path.realpath(tmp_path))
+    with pytest.raises(LabelsError, match="not found"):
+        read_labels_csv(tmp_path / "missing.csv", os.path.realpath(tmp_path))
+
+
+def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
+    f = tmp_path / "bom.csv"
+    f.write_bytes("\ufeffpath,label\nx.jpg,plage ensoleillée\n".encode())
+    assert read_labels_csv(f, os.path.realpath(tmp_path))[0][1] == "plage ensoleillée"
