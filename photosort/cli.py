@@ -268,39 +268,85 @@ def cmd_search(args: argparse.Namespace, engine, cancel: CancelFlag) -> int:
 
 
 def cmd_export(args: argparse.Namespace, engine, cancel: CancelFlag) -> int:
-    from .core import export
+    from .core.export import ExportStopped, run_export
 
     report = index_quietly(engine, args, cancel)
     if report.cancelled:
         return EXIT_CANCELLED
-    result = _sort(args, engine)
-    plan = export.plan_from_sort(result, engine.failures(args.folder), Path(args.destination), mode=args.op,
-                                 unsure=args.unsure)
+    plan = engine.plan_export(args.folder, _sort(args, engine), args.destination, mode=args.op, unsure=args.unsure)
     if args.dry_run:
-        emit(args, export.plan_to_json(plan), lambda: print(export.describe_plan(plan)))
+        emit(args, plan_to_json(plan), lambda: print(describe_plan(plan)))
         return EXIT_OK
     bar = ProgressBar(not args.json)
     try:
-        done = export.run_export(plan, journal_dir=engine.settings.cache_path.parent / "journals",
-                                 progress=lambda d, t: bar(Progress("exporting", d, t)), cancel=cancel)
+        done = run_export(plan, journal_dir=engine.journal_dir, cancel=cancel,
+                          progress=lambda d, t: bar(Progress("exporting", d, t)))
+    except ExportStopped as stopped:
+        bar.close()
+        emit(args, {**stopped.result.to_json(), "error": str(stopped)}, lambda: None)
+        raise
     finally:
         bar.close()
-    emit(args, done.to_json(), lambda: print(export.describe_result(done)))
+    emit(args, done.to_json(), lambda: print(describe_result(done, plan)))
     return EXIT_CANCELLED if done.cancelled else EXIT_OK
 
 
-def cmd_undo(args: argparse.Namespace, engine, cancel: CancelFlag) -> int:
-    from .core import export
+def plan_to_json(plan) -> dict:
+    return {
+        "destination": str(plan.destination),
+        "mode": plan.mode,
+        "dry_run": True,
+        "folders": plan.counts(),
+        "moves": [{"source": str(m.source), "destination": str(m.destination)} for m in plan.moves],
+        "skipped": [{"path": str(p), "reason": r} for p, r in plan.skipped],
+    }
 
-    journal_dir = engine.settings.cache_path.parent / "journals"
+
+def describe_plan(plan) -> str:
+    verb = {"copy": "copy", "move": "move", "link": "link"}[plan.mode]
+    lines = [f"Would {verb} {len(plan.moves)} photos into {plan.destination}:"]
+    lines += [f"{count:>7}  {folder}/" for folder, count in plan.counts().items()]
+    if plan.skipped:
+        lines.append(f"{len(plan.skipped):>7}  skipped (unreadable, unsure or already in place)")
+    lines.append("Nothing was written (dry run).")
+    return "\n".join(lines)
+
+
+def describe_result(result, plan) -> str:
+    verb = {"copy": "Copied", "move": "Moved", "link": "Linked"}[plan.mode]
+    lines = [f"{verb} {result.done} photos into {plan.destination}."]
+    if result.failed:
+        lines.append(f"{len(result.failed)} could not be exported:")
+        lines += [f"  {path}: {reason}" for path, reason in result.failed[:20]]
+    if result.skipped:
+        lines.append(f"{len(result.skipped)} skipped (unreadable, unsure or already in place).")
+    if result.cancelled:
+        undo_hint = " and can be undone with: photosort undo" if plan.mode == "move" else "."
+        lines.append("Cancelled: what was done is kept" + undo_hint)
+    elif plan.mode == "move":
+        lines.append("Changed your mind? photosort undo puts every photo back.")
+    return "\n".join(lines)
+
+
+def cmd_undo(args: argparse.Namespace, engine, cancel: CancelFlag) -> int:
+    from .core.export import pending_journals, undo_move
+
     journal = Path(args.journal) if args.journal else None
     if journal is None:
-        pending = export.pending_journals(journal_dir)
+        pending = pending_journals(engine.journal_dir)
         if not pending:
             raise PhotosortError("There is no export that moved photos to undo.")
         journal = pending[-1]
-    result = export.undo_move(journal, cancel=cancel)
-    emit(args, result.to_json(), lambda: print(export.describe_undo(result)))
+    result = undo_move(journal, cancel=cancel)
+
+    def human() -> None:
+        print(f"Put {result.restored} photos back where they were.")
+        for original, instead in result.renamed:
+            print(f"  {original} was taken by another file; restored as {instead}")
+        for path, reason in result.failed:
+            print(f"  could not restore {path}: {reason}")
+
+    emit(args, result.to_json(), human)
     return EXIT_OK
 
 

@@ -24,15 +24,36 @@ def test_new_cache_uses_wal_and_current_schema(tmp_path: Path) -> None:
         assert cache.integrity_ok()
 
 
-def test_newer_schema_is_refused_not_downgraded(tmp_path: Path) -> None:
+def test_newer_schema_is_opened_read_only_and_left_untouched(tmp_path: Path) -> None:
     path = tmp_path / "c.db"
-    Cache(path).close()
+    with Cache(path) as cache:
+        m = cache.model_id("m", 8)
+        cache.write_indexed(m, [new_photo("/r/a.jpg", 1)], [])
     conn = sqlite3.connect(path)
     conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     conn.close()
-    with pytest.raises(CacheError, match="newer photosort"):
-        Cache(path)
-    assert path.exists()
+    before = path.read_bytes()
+    with Cache(path) as cache:
+        assert cache.read_only and "newer photosort" in cache.notices[0]
+        assert cache.load_embeddings("/r", cache.model_id("m", 8), 8).paths == ["/r/a.jpg"]
+        with pytest.raises(CacheError, match="read-only"):
+            cache.write_indexed(1, [new_photo("/r/b.jpg", 2)], [])
+    assert path.read_bytes() == before
+
+
+def test_truncated_cache_is_moved_aside_and_rebuilt(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    with Cache(path) as cache:
+        m = cache.model_id("m", 8)
+        cache.write_indexed(m, [new_photo(f"/r/{i}.jpg", i) for i in range(200)], [])
+        cache._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    with Cache(path) as cache:
+        assert cache.notices and "moved aside" in cache.notices[0]
+        assert cache.integrity_ok()
+        assert cache.photos_under("/r") == {}
+    assert len(list(tmp_path.glob("c.db.damaged-*"))) == 1
 
 
 def test_garbage_file_is_moved_aside_and_a_new_cache_started(tmp_path: Path) -> None:
@@ -88,7 +109,7 @@ def test_two_connections_write_concurrently_without_locking_errors(tmp_path: Pat
                 m = cache.model_id("m", 8)
                 for i in range(30):
                     cache.write_indexed(m, [new_photo(f"/w{n}/{i}.jpg", i)], [])
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     Cache(tmp_path / "c.db").close()

@@ -114,3 +114,37 @@ def test_console_script_runs_help() -> None:
     result = subprocess.run([sys.executable, "-m", "photosort", "--help"], capture_output=True, text=True, check=True)
     for command in ("index", "sort", "train", "search", "export", "bench", "gui"):
         assert command in result.stdout
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_export_dry_run_writes_nothing_then_copy_exports_everything(cli, make_photos, tmp_path: Path) -> None:
+    root = make_photos(2)
+    (root / "broken.jpg").write_bytes(b"nope")
+    before = _files(root)
+    dest = tmp_path / "sorted"
+    code, plan, _ = cli("export", str(root), str(dest), "--categories", "beach, night", "--threshold", "0", "--dry-run")
+    assert code == 0 and not dest.exists()
+    assert sum(plan["folders"].values()) == 10
+    assert [s["path"] for s in plan["skipped"]] == [os.path.realpath(root / "broken.jpg")]
+    code, done, _ = cli("export", str(root), str(dest), "--categories", "beach, night", "--threshold", "0")
+    assert code == 0 and done["done"] == 10
+    exported = _files(dest)
+    assert len(exported) == 10 and set(exported) <= {f"{c}/{Path(n).name}" for c in ("beach", "night") for n in before}
+    assert _files(root) == before  # copy never touches the originals
+
+
+def test_export_move_then_undo_restores_every_photo(cli, make_photos, tmp_path: Path) -> None:
+    root = make_photos(2)
+    before = _files(root)
+    dest = tmp_path / "sorted"
+    code, done, _ = cli("export", str(root), str(dest), "--categories", "beach, night", "--threshold", "1.01",
+                        "--mode", "move")
+    assert code == 0 and done["done"] == 10
+    assert _files(root) == {}
+    assert [p.name for p in dest.iterdir()] == ["Unsure"]  # nobody is sure: nothing forced into a category
+    code, undone, _ = cli("undo")
+    assert code == 0 and undone["restored"] == 10
+    assert _files(root) == before

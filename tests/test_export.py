@@ -313,7 +313,9 @@ def test_move_then_undo_restores_every_photo_byte_identical(tmp_path: Path, phot
 
 def test_undo_does_not_overwrite_a_reoccupied_original_place(tmp_path: Path, photos: list[Path], journal_dir: Path) -> None:
     original = photos[0].read_bytes()
-    result = run_export(plan_export(items_for(photos[:2], ["Cats", "Cats"]), tmp_path / "out", mode="move"), journal_dir=journal_dir)
+    result = run_export(
+        plan_export(items_for(photos[:2], ["Cats", "Cats"]), tmp_path / "out", mode="move"), journal_dir=journal_dir
+    )
     photos[0].write_bytes(b"a new file took the place")
     assert result.journal is not None
 
@@ -392,6 +394,39 @@ def test_move_interrupted_halfway_is_resumed_without_loss(tmp_path: Path, photos
     assert snapshot(tmp_path / "src") == before
 
 
+def test_undo_interrupted_midway_can_simply_run_again(tmp_path: Path, photos: list[Path], journal_dir: Path) -> None:
+    before = snapshot(tmp_path / "src")
+    result = run_export(plan_export(items_for(photos, ["Cats"] * 5), tmp_path / "out", mode="move"), journal_dir=journal_dir)
+    assert result.journal is not None
+
+    def crash(done: int, total: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        undo_move(result.journal, progress=crash)
+    assert pending_journals(journal_dir) == [result.journal]
+
+    again = undo_move(result.journal)
+
+    assert again.restored == 3 and not again.failed
+    assert snapshot(tmp_path / "src") == before
+
+
+def test_undo_reports_a_photo_deleted_since_the_export(tmp_path: Path, photos: list[Path], journal_dir: Path) -> None:
+    result = run_export(plan_export(items_for(photos[:2], ["Cats"] * 2), tmp_path / "out", mode="move"), journal_dir=journal_dir)
+    assert result.journal is not None
+    (tmp_path / "out" / "Cats" / "a.jpg").unlink()
+
+    undone = undo_move(result.journal)
+
+    assert undone.restored == 1
+    assert [path for path, _ in undone.failed] == [photos[0]]
+    assert "no longer" in undone.failed[0][1]
+    assert photos[1].exists()
+    json.dumps(undone.to_json())
+
+
 def write_mixed_journal(tmp_path: Path, journal_dir: Path) -> tuple[Path, dict[str, bytes], list[Path]]:
     """A journal as a killed process leaves it: one photo moved and recorded, one
     moved but not recorded, one with both names (killed between link and unlink),
@@ -438,7 +473,7 @@ def test_hand_written_interrupted_journal_can_be_rolled_back(tmp_path: Path, jou
 
     undone = undo_move(journal)
 
-    assert not undone.failed
+    assert not undone.failed and undone.restored == 3  # done, moved, and both names
     assert snapshot(tmp_path / "src") == before
     assert snapshot(tmp_path / "out") == {}
     assert temp_files(tmp_path) == []
@@ -552,7 +587,7 @@ def test_disk_full_during_a_cross_disk_move_loses_nothing_and_can_be_undone(
     assert "2 photos moved so far" in str(caught.value)
     assert len(snapshot(tmp_path / "src")) == 3 and len(snapshot(tmp_path / "out")) == 2
     monkeypatch.undo()
-    assert undo_move(journal).restored == 5
+    assert undo_move(journal).restored == 2
     assert snapshot(tmp_path / "src") == before
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import draw_photo
 from PIL import Image
 
-from conftest import draw_photo
 from photosort.core.engine import Engine
 from photosort.core.indexer import PipelineOptions
 

@@ -87,6 +87,12 @@ MIGRATIONS: list[str] = [_SCHEMA_V1]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
+class NewerSchema(Exception):
+    def __init__(self, version: int) -> None:
+        super().__init__(version)
+        self.version = version
+
+
 @dataclass(frozen=True)
 class PhotoRecord:
     id: int
@@ -139,6 +145,7 @@ class Cache:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.notices: list[str] = []
+        self.read_only = False
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -146,6 +153,8 @@ class Cache:
                              "Choose another with --cache-dir.") from None
         try:
             self._conn = self._open_and_migrate()
+        except NewerSchema as newer:
+            self._open_read_only(newer)
         except sqlite3.DatabaseError as exc:
             if not _is_damage(exc):
                 raise CacheError(f"Cannot open the cache {self.path}: {exc}. "
@@ -155,6 +164,12 @@ class Cache:
 
     # ---- connection management -------------------------------------------------
     def _open_and_migrate(self) -> sqlite3.Connection:
+        if self.read_only:
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+            return conn
+        _check_not_truncated(self.path)
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode=WAL")
@@ -171,10 +186,7 @@ class Cache:
     def _migrate(self, conn: sqlite3.Connection) -> None:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise CacheError(
-                f"The cache {self.path} was written by a newer photosort (schema {version}, this one knows "
-                f"{SCHEMA_VERSION}). Update photosort, or use another cache folder with --cache-dir."
-            )
+            raise NewerSchema(version)
         if version == SCHEMA_VERSION:
             return
         conn.execute("BEGIN IMMEDIATE")
@@ -190,6 +202,16 @@ class Cache:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def _open_read_only(self, newer: NewerSchema) -> None:
+        """A newer photosort's cache is left exactly as it is: we only read it."""
+        self.read_only = True
+        self._conn = self._open_and_migrate()
+        message = (f"The cache {self.path} was written by a newer photosort (schema {newer.version}; this one knows "
+                   f"{SCHEMA_VERSION}), so it is open read-only: update photosort to index new photos, or use "
+                   "another cache folder with --cache-dir.")
+        log.warning(message)
+        self.notices.append(message)
 
     def _move_aside(self, exc: BaseException) -> None:
         """Keep a damaged cache file for inspection and start a new one; never delete it."""
@@ -216,6 +238,8 @@ class Cache:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; takes the write lock up front so concurrent writers queue."""
+        if self.read_only:
+            raise CacheError(self.notices[-1] if self.notices else f"The cache {self.path} is read-only.")
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             yield self._conn
@@ -427,6 +451,26 @@ class Cache:
     def set_setting(self, key: str, value: str) -> None:
         with self.transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", (key, value))
+
+
+def _check_not_truncated(path: Path) -> None:
+    """A database file shorter than its header says it is was cut off (a failed copy, a full disk)."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(100)
+            size = os.fstat(f.fileno()).st_size
+    except FileNotFoundError:
+        return
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
+        if size:
+            raise sqlite3.DatabaseError("file is not a database")
+        return
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    change_counter_matches = header[24:28] == header[92:96]
+    if change_counter_matches and pages and size < pages * page_size:
+        raise sqlite3.DatabaseError(f"database disk image is malformed (truncated to {size} of {pages * page_size} bytes)")
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

@@ -19,6 +19,7 @@ import numpy as np
 from .cache import Cache, EmbeddingSet
 from .config import Settings
 from .errors import HeadError, LabelsError, PhotosortError
+from .export import ExportItem, ExportPlan, plan_export
 from .heads import Head, cross_validated_accuracy, fit_head, untrained_head
 from .indexer import IndexReport, PipelineOptions, index_folder
 from .labels_csv import read_labels_csv
@@ -278,6 +279,21 @@ class Engine:
         self.set_labels(name, {path_to_id[p]: label for p, label in rows if p in path_to_id})
         report = self.train_head(name)
         return TrainReport(report.head, report.classes, report.labels, report.per_class, report.accuracy, missing)
+
+    # ---- export ------------------------------------------------------------------
+    def plan_export(self, folder: str | os.PathLike[str], result: SortResult, destination: str | os.PathLike[str],
+                    *, mode: str = "copy", unsure: str = "folder") -> ExportPlan:
+        """What an export would do; photos that could not be read are listed as skipped, never exported."""
+        items = [ExportItem(Path(path), result.category_of(i), float(result.assignment.score[i]))
+                 for i, path in enumerate(result.embeddings.paths)]
+        plan = plan_export(items, Path(destination).expanduser(), mode=mode, unsure=unsure)
+        plan.skipped.extend((Path(path), f"could not be read: {error}") for path, error in self.failures(folder))
+        return plan
+
+    @property
+    def journal_dir(self) -> Path:
+        """Where move journals live (beside the cache) until the user clears them."""
+        return self.settings.cache_path.parent / "journals"
 
     def _vectors_for_ids(self, ids: list[int]) -> tuple[np.ndarray, list[int]]:
         _, dim = self.identity

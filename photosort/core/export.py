@@ -47,6 +47,15 @@ cancel: Callable[[], bool] | None = None) -> ExportResult``
     ``"interrupted"``, ``"finished"``, ``"cancelled"``, ``"stopped"`` or
     ``"undone"``.
 
+Results: :class:`ExportResult` (``done``, ``skipped``, ``failed``, ``journal``,
+``cancelled``, plus ``placed``: one :class:`Placed` per photo with its final
+path and method, ``copy``/``move``/``copy+delete``/``hardlink``/``symlink``)
+and :class:`UndoResult`; both have ``to_json()``.
+
+Choices worth knowing: the destination may be the photos' own folder (sorting
+"in place" into subfolders); a photo already in its target folder is skipped;
+in move mode a source that is a symbolic link is skipped rather than moved.
+
 Journal format
 --------------
 JSON Lines in ``journal_dir/move-<time>-<token>.jsonl``, fsync'd after every
@@ -118,9 +127,7 @@ _NO_HARDLINK_ERRNOS = frozenset(
     )
     if code is not None
 )
-_DISK_FULL_ERRNOS = frozenset(
-    code for code in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if code is not None
-)
+_DISK_FULL_ERRNOS = frozenset(code for code in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if code is not None)
 _NOT_WRITABLE_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 
 
@@ -201,10 +208,7 @@ class ExportResult:
             "methods": self.methods(),
             "skipped": _pairs_to_json(self.skipped, "reason"),
             "failed": _pairs_to_json(self.failed, "reason"),
-            "placed": [
-                {"source": str(p.source), "destination": str(p.destination), "method": p.method}
-                for p in self.placed
-            ],
+            "placed": [{"source": str(p.source), "destination": str(p.destination), "method": p.method} for p in self.placed],
         }
 
 
@@ -383,9 +387,7 @@ def _check_destination(root: Path) -> None:
     """The destination may not exist yet, but it must not be a file or a broken link."""
     if os.path.lexists(root) and not root.is_dir():
         kind = "broken link" if root.is_symlink() and not root.exists() else "file"
-        raise ExportError(
-            f"The destination {root} is a {kind}, not a folder: choose a folder to export into."
-        )
+        raise ExportError(f"The destination {root} is a {kind}, not a folder: choose a folder to export into.")
 
 
 @dataclass
@@ -412,9 +414,7 @@ def _existing_entries(folder: Path) -> dict[str, _Existing]:
     return entries
 
 
-def _assign_folders(
-    items: list[ExportItem], root: Path, with_unsure: bool, unsure_name: str
-) -> dict[str | None, str]:
+def _assign_folders(items: list[ExportItem], root: Path, with_unsure: bool, unsure_name: str) -> dict[str | None, str]:
     """One folder per category (sorted for stable names), plus the unsure folder."""
     categories = sorted({item.category for item in items if item.category is not None})
     existing = _existing_entries(root)
@@ -555,9 +555,7 @@ class _FileProblem(Exception):
         if self.side in ("journal", "unsafe"):
             return True
         code = self.error.errno
-        return self.side == "destination" and (
-            code in _DISK_FULL_ERRNOS or code in _NOT_WRITABLE_ERRNOS
-        )
+        return self.side == "destination" and (code in _DISK_FULL_ERRNOS or code in _NOT_WRITABLE_ERRNOS)
 
     @property
     def reason(self) -> str:
@@ -634,9 +632,7 @@ def _place_exclusive(
     raise _FileProblem("destination", OSError(errno.EEXIST, "too many files with this name"))
 
 
-def _hard_link_exclusive(
-    source: Path, target: Path, on_retarget: Callable[[Path], None] | None = None
-) -> Path | None:
+def _hard_link_exclusive(source: Path, target: Path, on_retarget: Callable[[Path], None] | None = None) -> Path | None:
     """Hard-link ``source`` at ``target`` (or a suffixed name); None when this
     filesystem cannot hard-link here, so the caller falls back."""
     try:
@@ -1018,8 +1014,7 @@ def _prepare_root(destination: Path) -> str:
         destination.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(
-            f"Cannot create the destination folder {destination} ({exc.strerror}): "
-            "choose another folder; nothing was changed."
+            f"Cannot create the destination folder {destination} ({exc.strerror}): choose another folder; nothing was changed."
         ) from exc
     return os.path.realpath(destination)
 
@@ -1231,9 +1226,7 @@ def _guess_root(contents: _JournalContents) -> Path:
     return contents.entries[0].dst.parent.parent
 
 
-def _resume_all(
-    run: _Run, entries: list[_Entry], progress: Progress | None, cancel: CancelCheck | None
-) -> None:
+def _resume_all(run: _Run, entries: list[_Entry], progress: Progress | None, cancel: CancelCheck | None) -> None:
     total = len(entries)
     try:
         _report(progress, 0, total)
@@ -1253,9 +1246,7 @@ def _resume_entry(run: _Run, entry: _Entry) -> None:
         _discard(temp)  # a partial copy is never the only copy: the source goes last
     holder = _last_existing(entry.candidates)
     source_here = os.path.lexists(entry.src)
-    if holder is not None and (
-        not source_here or _same_photo(entry.src, holder, compare_bytes=entry.copied)
-    ):
+    if holder is not None and (not source_here or _same_photo(entry.src, holder, compare_bytes=entry.copied)):
         _complete_half_done(run, entry, holder, source_here)
         return
     if not source_here:
@@ -1356,7 +1347,7 @@ def _undo_entry(writer: _Journal, entry: _Entry, result: UndoResult) -> None:
     for temp in entry.temps:
         _discard(temp)
     try:
-        restored_to = _restore(writer, entry)
+        restored_to, moved_back = _restore(writer, entry)
     except _FileProblem as problem:
         if problem.fatal:
             raise
@@ -1367,28 +1358,32 @@ def _undo_entry(writer: _Journal, entry: _Entry, result: UndoResult) -> None:
         result.failed.append((entry.src, reason))
         return
     writer.write(_move_record(entry.src, entry.dst, "undone", restored_to=str(restored_to)))
-    result.restored += 1
+    if moved_back:
+        result.restored += 1
     if restored_to != entry.src:
         result.renamed.append((entry.src, restored_to))
 
 
-def _restore(writer: _Journal, entry: _Entry) -> Path | None:
-    """Bring one photo back; returns where it now is, or None if it cannot be found."""
+def _restore(writer: _Journal, entry: _Entry) -> tuple[Path | None, bool]:
+    """Bring one photo back. Returns where it now is (None if it cannot be found)
+    and whether it had been moved at all (photos a stopped move never reached
+    are not counted as restored)."""
     source_here = os.path.lexists(entry.src)
+    was_moved = entry.state == "done"
     # A finished move knows its final name; an unfinished one may have tried several.
-    holder = _last_existing([entry.dst] if entry.state == "done" else entry.candidates)
+    holder = _last_existing([entry.dst] if was_moved else entry.candidates)
     if holder is None:
-        return _already_restored(entry, source_here)
-    if source_here and _same_photo(entry.src, holder, entry.copied and entry.state != "done"):
+        return _already_restored(entry, source_here), was_moved
+    if source_here and _same_photo(entry.src, holder, entry.copied and not was_moved):
         _discard(holder)  # the photo has both names: keep the original one
-        return entry.src
-    if source_here and entry.state != "done":
-        return entry.src  # never moved; what is at the new name is someone else's file
+        return entry.src, True
+    if source_here and not was_moved:
+        return entry.src, False  # never moved; what is at the new name is someone else's file
     for earlier in entry.restore_candidates:
         if os.path.lexists(earlier) and _same_file(earlier, holder):
             _discard(holder)  # an earlier undo already gave it its restored name
-            return earlier
-    return _move_back(writer, entry, holder)
+            return earlier, True
+    return _move_back(writer, entry, holder), True
 
 
 def _already_restored(entry: _Entry, source_here: bool) -> Path | None:
@@ -1427,10 +1422,7 @@ def _undo_stop_message(problem: _FileProblem, result: UndoResult) -> str:
         )
     if problem.error.errno in _DISK_FULL_ERRNOS:
         return f"The original photos' disk is full: free some space, then undo again; {done}"
-    return (
-        f"Cannot write to the original folder ({problem.error.strerror}): fix its "
-        f"permissions, then undo again; {done}"
-    )
+    return f"Cannot write to the original folder ({problem.error.strerror}): fix its permissions, then undo again; {done}"
 
 
 __all__ = [

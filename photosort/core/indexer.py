@@ -41,6 +41,7 @@ class IndexReport:
     removed: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     known_failures: int = 0  # failed before and unchanged since: not retried
+    ignored: int = 0  # files that are not photos (videos, sidecars, documents)
     cancelled: bool = False
     seconds: float = 0.0
     model: str = ""
@@ -61,6 +62,7 @@ class IndexReport:
             "removed": self.removed,
             "failed": [{"path": p, "error": e} for p, e in self.failed],
             "known_failures": self.known_failures,
+            "ignored": self.ignored,
             "cancelled": self.cancelled,
             "seconds": round(self.seconds, 3),
             "photos_per_second": round(self.rate, 2),
@@ -135,7 +137,9 @@ def index_folder(
     report = IndexReport(folder=root)
     try:
         Reporter("scanning", 0, progress).update(0, force=True)
-        scanned = scan_folder(root, cancel)
+        ignored: list[str] = []
+        scanned = scan_folder(root, cancel, ignored)
+        report.ignored = len(ignored)
         model_id = cache.model_id(model_key, dim)
         plan = plan_index(scanned, cache.photos_under(root, model_id))
         report.total, report.unchanged, report.known_failures = len(scanned), plan.unchanged, plan.known_failures

@@ -211,7 +211,6 @@ def model_fingerprint(name: str) -> tuple[str, int]:
     It hashes the model's config.json, the hub snapshot (commit) it came from,
     and for a local folder the weight files' names and sizes.
     """
-    from transformers.utils import cached_file
 
     config_path = Path(_model_file(name, "config.json"))
     config_bytes = config_path.read_bytes()

@@ -18,9 +18,11 @@ from .errors import Cancelled, FolderError
 
 log = logging.getLogger(__name__)
 
-PHOTO_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".bmp", ".dib", ".gif", ".heic", ".heif"}
-)
+PHOTO_EXTENSIONS = frozenset({
+    ".jpg", ".jpeg", ".jpe", ".jfif", ".mpo", ".png", ".apng", ".webp", ".tif", ".tiff", ".bmp", ".dib", ".gif",
+    ".heic", ".heif", ".avif", ".jp2", ".j2k", ".jpx", ".jpf", ".psd", ".tga", ".pcx", ".qoi",
+    ".ppm", ".pgm", ".pbm", ".pnm",
+})
 OS_LITTER = frozenset({".ds_store", "thumbs.db", "desktop.ini", "@eadir", ".thumbnails", "$recycle.bin", "lost+found"})
 
 
@@ -58,16 +60,21 @@ def resolve_root(folder: str | os.PathLike[str]) -> str:
     return os.path.realpath(path)
 
 
-def scan_folder(folder: str | os.PathLike[str], cancel: Callable[[], bool] | None = None) -> list[ScannedFile]:
-    """All photos under ``folder``, sorted by path. Raises Cancelled if ``cancel()`` turns true."""
+def scan_folder(folder: str | os.PathLike[str], cancel: Callable[[], bool] | None = None,
+                ignored: list[str] | None = None) -> list[ScannedFile]:
+    """All photos under ``folder``, sorted by path. Raises Cancelled if ``cancel()`` turns true.
+
+    Other visible files (videos, sidecars, documents) are appended to ``ignored`` when given.
+    """
     root = resolve_root(folder)
     found: dict[str, ScannedFile] = {}
-    for entry_path, stat in _walk(root, cancel):
+    for entry_path, stat in _walk(root, cancel, ignored):
         found.setdefault(entry_path, ScannedFile(entry_path, stat.st_size, stat.st_mtime_ns))
     return sorted(found.values(), key=lambda f: f.path)
 
 
-def _walk(root: str, cancel: Callable[[], bool] | None) -> Iterator[tuple[str, os.stat_result]]:
+def _walk(root: str, cancel: Callable[[], bool] | None,
+          ignored: list[str] | None) -> Iterator[tuple[str, os.stat_result]]:
     """Yield (real path, stat) of every photo file, depth first, with loop protection."""
     seen_dirs: set[tuple[int, int]] = set()
     stack = [root]
@@ -91,10 +98,11 @@ def _walk(root: str, cancel: Callable[[], bool] | None) -> Iterator[tuple[str, o
         for entry in entries:
             if _skipped(entry.name):
                 continue
-            yield from _visit(entry, root, stack)
+            yield from _visit(entry, root, stack, ignored)
 
 
-def _visit(entry: os.DirEntry[str], root: str, stack: list[str]) -> Iterator[tuple[str, os.stat_result]]:
+def _visit(entry: os.DirEntry[str], root: str, stack: list[str],
+           ignored: list[str] | None) -> Iterator[tuple[str, os.stat_result]]:
     try:
         if entry.is_symlink():
             real = os.path.realpath(entry.path)
@@ -107,7 +115,10 @@ def _visit(entry: os.DirEntry[str], root: str, stack: list[str]) -> Iterator[tup
                 yield real, os.stat(real)
         elif entry.is_dir(follow_symlinks=False):
             stack.append(entry.path)
-        elif entry.is_file(follow_symlinks=False) and is_photo_name(entry.name):
-            yield entry.path, entry.stat(follow_symlinks=False)
+        elif entry.is_file(follow_symlinks=False):
+            if is_photo_name(entry.name):
+                yield entry.path, entry.stat(follow_symlinks=False)
+            elif ignored is not None:
+                ignored.append(entry.path)
     except OSError as exc:
         log.warning("skipping %s: %s", entry.path, exc)

@@ -1,0 +1,111 @@
+"""Interruptions, concurrent use and odd real-world files lose nothing and crash nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import draw_photo
+from photosort.core.cache import Cache
+from photosort.core.scan import is_photo_name
+
+
+def photosort_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "photosort", *args]
+
+
+def make_library(root: Path, count: int, size: tuple[int, int] = (800, 600)) -> Path:
+    kinds = ["beach", "forest", "night", "document", "sunset"]
+    for i in range(count):
+        folder = root / f"2024-{i % 4:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        draw_photo(kinds[i % 5], size=size, seed=i).save(folder / f"IMG_{i:04d}.jpg", quality=85)
+    return root
+
+
+def embedded_count(db: Path) -> int:
+    try:
+        conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            return conn.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.parametrize("kill_after", [0, 16, 48])
+def test_sigkill_mid_index_keeps_finished_batches_and_resumes(tmp_path: Path, tiny_model: Path, kill_after: int) -> None:
+    root = make_library(tmp_path / "lib", 96)
+    cache_dir = tmp_path / "cache"
+    db = cache_dir / "photosort.db"
+    args = ["--model", str(tiny_model), "--cache-dir", str(cache_dir), "--json"]
+    proc = subprocess.Popen(photosort_cmd("index", str(root), *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (kill_after == 0 and db.exists()) or (kill_after and embedded_count(db) >= kill_after):
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    with Cache(db) as cache:
+        assert cache.integrity_ok()
+        assert not cache.notices  # not damaged: nothing had to be moved aside
+    kept = embedded_count(db)
+    assert kept >= min(kill_after, 96)
+    result = subprocess.run(photosort_cmd("index", str(root), *args), capture_output=True, text=True, check=True)
+    doc = json.loads(result.stdout)
+    assert doc["indexed"] + doc["unchanged"] == 96 and doc["failed"] == []
+    assert doc["unchanged"] >= kept
+    with Cache(db) as cache:
+        rows = cache._conn.execute("SELECT count(*), count(DISTINCT path) FROM photos").fetchone()
+        assert rows == (96, 96)
+        assert embedded_count(db) == 96
+
+
+def test_two_cli_runs_on_one_cache_at_once(tmp_path: Path, tiny_model: Path) -> None:
+    root = make_library(tmp_path / "lib", 60, size=(320, 240))
+    args = ["--model", str(tiny_model), "--cache-dir", str(tmp_path / "cache"), "--json"]
+    procs = [subprocess.Popen(photosort_cmd("index", str(root), *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    for proc, (out, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err
+        assert "locked" not in err
+    docs = [json.loads(out) for out, _ in outputs]
+    assert all(d["indexed"] + d["unchanged"] == 60 for d in docs)
+    with Cache(tmp_path / "cache" / "photosort.db") as cache:
+        assert cache.integrity_ok()
+        assert cache._conn.execute("SELECT count(*) FROM photos").fetchone()[0] == 60
+
+
+def test_pillow_corpus_every_file_indexed_or_reported(tmp_path: Path, tiny_model: Path, shared_dir: Path) -> None:
+    corpus = shared_dir / "corpora" / "pillow-test-images"
+    if not corpus.is_dir():
+        pytest.skip("no Pillow corpus in ../shared")
+    args = ["--model", str(tiny_model), "--cache-dir", str(tmp_path / "cache"), "--json"]
+    started = time.monotonic()
+    result = subprocess.run(photosort_cmd("index", str(corpus), *args), capture_output=True, text=True, timeout=600)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr[-2000:]
+    doc = json.loads(result.stdout)
+    photos = {os.path.realpath(p) for p in corpus.rglob("*") if p.is_file() and is_photo_name(p.name)
+              and not any(part.startswith(".") for part in p.relative_to(corpus).parts)}
+    failed = {f["path"]: f["error"] for f in doc["failed"]}
+    assert doc["total"] == len(photos)
+    assert doc["indexed"] + len(failed) == len(photos)
+    assert all(reason.strip() and "\n" not in reason and len(reason) < 300 for reason in failed.values())
+    assert doc["ignored"] > 0  # fonts, palettes, PDFs… are not photos and are left alone
+    assert elapsed < 300
+    again = json.loads(subprocess.run(photosort_cmd("index", str(corpus), *args), capture_output=True, text=True,
+                                      check=True).stdout)
+    assert again["indexed"] == 0 and again["known_failures"] == len(failed)  # failures are not retried
