@@ -125,3 +125,21 @@ def test_odd_pixel_modes_are_indexed(engine: Engine, tmp_path: Path, mode: str) 
     report = engine.index(root)
     assert report.indexed == 1, report.failed
     assert np.isfinite(engine.embeddings(root).vectors).all()
+
+
+def test_photos_deleted_while_indexing_get_a_clear_message(settings, make_photos) -> None:
+    root = make_photos(4)
+    victims = sorted(root.rglob("*.jpg"))[-6:]
+    engine = Engine(settings, PipelineOptions(batch_size=2, decode_threads=1, decode_ahead_batches=1))
+
+    def delete_after_first_batch(ids: list[int]) -> None:
+        for path in victims:
+            path.unlink(missing_ok=True)
+
+    report = engine.index(root, on_batch=delete_after_first_batch)
+    assert not report.cancelled
+    assert report.indexed + len(report.failed) == 20
+    assert report.failed and all("vanished" in reason or "No such file" in reason for _, reason in report.failed)
+    again = engine.index(root)
+    assert again.total == 14 and again.failed == [] and again.known_failures == 0
+    engine.close()

@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from photosort.core.errors import LabelsError
 from photosort.core.labels_csv import parse_labels, read_labels_csv
@@ -46,3 +48,32 @@ def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
     f = tmp_path / "bom.csv"
     f.write_bytes("\ufeffpath,label\nx.jpg,plage ensoleillée\n".encode())
     assert read_labels_csv(f, os.path.realpath(tmp_path))[0][1] == "plage ensoleillée"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=400))
+def test_any_text_is_either_parsed_safely_or_refused_cleanly(text: str) -> None:
+    root = "/library/photos"
+    try:
+        rows = parse_labels(text, root)
+    except LabelsError as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return
+    for path, label in rows:
+        assert path.startswith(root + "/")
+        assert label and label == label.strip() and len(label) <= 200
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.text(min_size=1, max_size=40), st.text(min_size=1, max_size=40)), min_size=1, max_size=8))
+def test_rows_with_relative_names_round_trip(rows: list[tuple[str, str]]) -> None:
+    import csv
+    import io
+
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    try:
+        parsed = parse_labels(out.getvalue(), "/library/photos")
+    except LabelsError:
+        return
+    assert all(path.startswith("/library/photos/") for path, _ in parsed)

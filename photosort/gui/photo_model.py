@@ -1,0 +1,358 @@
+"""The grid's model: photo ids, paths and zero-shot probabilities in numpy arrays, one row per visible photo.
+
+Nothing here sorts with Python comparisons per row: grouping, filtering and
+ordering are numpy operations over the whole library (a few ms at 50,000
+photos), and the view is told with one layout change, so the selection and
+the scroll position survive a re-sort. Probabilities arrive from the worker;
+the unsure threshold is applied here because re-assigning from cached
+probabilities is an argmax, cheaper than a round trip to the worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QColor
+
+from ..core.zeroshot import DEFAULT_THRESHOLD, Category, assign
+from .thumbnail_cache import ThumbnailCache
+
+log = logging.getLogger(__name__)
+
+PhotoIdRole = Qt.ItemDataRole.UserRole + 1
+PathRole = Qt.ItemDataRole.UserRole + 2
+CategoryRole = Qt.ItemDataRole.UserRole + 3  # str, or None when unsure / no categories
+ScoreRole = Qt.ItemDataRole.UserRole + 4  # float in [0, 1]: probability of the best category
+GroupRole = Qt.ItemDataRole.UserRole + 5  # category index, or UNSURE
+BestGuessRole = Qt.ItemDataRole.UserRole + 6  # name of the best category even when unsure
+
+UNSURE = -1
+SORT_KEYS = ("name", "confidence")
+
+# Tableau 10: distinct in both light and dark palettes, and friendly to colour-blind eyes.
+CATEGORY_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+                    "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
+UNSURE_COLOUR = "#8a8a8a"
+
+
+def group_colour(group: int) -> QColor:
+    if group < 0:
+        return QColor(UNSURE_COLOUR)
+    colour = QColor(CATEGORY_COLOURS[group % len(CATEGORY_COLOURS)])
+    turns = group // len(CATEGORY_COLOURS)
+    return colour.darker(100 + 25 * turns) if turns else colour
+
+
+@dataclass(frozen=True)
+class Group:
+    """One entry of the side panel's group list. ``key`` None means all photos."""
+
+    key: int | None
+    label: str
+    count: int
+
+
+Key = int | None
+Filter = int | None  # None: all photos; UNSURE; or a category index
+
+
+class PhotoModel(QAbstractListModel):
+    """Photos as rows, grouped by category (Unsure last) and filtered to one group on request."""
+
+    groupsChanged = Signal()
+
+    def __init__(self, thumbnails: ThumbnailCache | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thumbnails = thumbnails
+        self._ids = np.zeros(0, np.int64)
+        self._paths: list[str] = []
+        self._names: list[str] = []
+        self._index_of: dict[int, int] = {}
+        self._categories: tuple[Category, ...] = ()
+        self._probs = np.zeros((0, 0), np.float32)
+        self._threshold = DEFAULT_THRESHOLD
+        self._best = np.zeros(0, np.int64)
+        self._score = np.zeros(0, np.float32)
+        self._name_rank: np.ndarray | None = None
+        self._order = np.zeros(0, np.int64)  # row -> photo index
+        self._filter: Filter = None
+        self._sort = "name"
+        self._grouped = True
+
+    # ---- Qt model API ----------------------------------------------------------------
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._order)
+
+    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if not index.isValid() or not 0 <= index.row() < len(self._order):
+            return None
+        i = int(self._order[index.row()])
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._names[i]
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self._thumbnails.pixmap(int(self._ids[i])) if self._thumbnails is not None else None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(i)
+        return self._custom_data(i, role)
+
+    def _custom_data(self, i: int, role: int) -> object:
+        if role == PhotoIdRole:
+            return int(self._ids[i])
+        if role == PathRole:
+            return self._paths[i]
+        if role == CategoryRole:
+            best = int(self._best[i])
+            return self._categories[best].name if best >= 0 else None
+        if role == ScoreRole:
+            return self._score_of(i)
+        if role == GroupRole:
+            return int(self._best[i])
+        if role == BestGuessRole:
+            return self._best_guess(i)
+        return None
+
+    # ---- reading -----------------------------------------------------------------------
+    @property
+    def categories(self) -> tuple[Category, ...]:
+        return self._categories
+
+    @property
+    def threshold(self) -> float:
+        return self._threshold
+
+    @property
+    def filter(self) -> Filter:
+        return self._filter
+
+    @property
+    def sort_key(self) -> str:
+        return self._sort
+
+    @property
+    def grouped(self) -> bool:
+        return self._grouped
+
+    def photo_count(self) -> int:
+        """Photos in the library, whatever the filter shows."""
+        return len(self._ids)
+
+    def photo_id(self, row: int) -> int:
+        return int(self._ids[self._order[row]])
+
+    def path(self, row: int) -> str:
+        return self._paths[int(self._order[row])]
+
+    def row_of_photo(self, photo_id: int) -> int | None:
+        i = self._index_of.get(photo_id)
+        if i is None:
+            return None
+        rows = np.flatnonzero(self._order == i)
+        return int(rows[0]) if len(rows) else None
+
+    def group_of_row(self, row: int) -> int:
+        return int(self._best[self._order[row]])
+
+    def rows_in_group(self, group: int) -> list[int]:
+        return [int(r) for r in np.flatnonzero(self._best[self._order] == group)]
+
+    def groups(self) -> list[Group]:
+        """All photos, each category with its count, then Unsure (only when there are categories)."""
+        out = [Group(None, "All photos", len(self._ids))]
+        if not self._categories:
+            return out
+        counts = np.bincount(self._best + 1, minlength=len(self._categories) + 1)
+        out += [Group(k, c.name, int(counts[k + 1])) for k, c in enumerate(self._categories)]
+        out.append(Group(UNSURE, "Unsure", int(counts[0])))
+        return out
+
+    def group_label(self, key: Filter) -> str:
+        if key is None:
+            return "All photos"
+        return "Unsure" if key == UNSURE else self._categories[key].name
+
+    # ---- changing ----------------------------------------------------------------------
+    def clear(self) -> None:
+        self.beginResetModel()
+        self._ids = np.zeros(0, np.int64)
+        self._paths, self._names, self._index_of = [], [], {}
+        self._probs = np.zeros((0, len(self._categories)), np.float32)
+        self._best, self._score = np.zeros(0, np.int64), np.zeros(0, np.float32)
+        self._name_rank = None
+        self._order = np.zeros(0, np.int64)
+        self.endResetModel()
+        self.groupsChanged.emit()
+
+    def add_photos(self, ids: np.ndarray, paths: list[str], categories: tuple[Category, ...],
+                   probabilities: np.ndarray) -> None:
+        """Add photos (or refresh ones already shown, e.g. a changed file) with their probabilities."""
+        if len(ids) == 0:
+            return
+        probs = self._aligned_probabilities(categories, probabilities, len(ids))
+        known = np.array([int(i) in self._index_of for i in ids], dtype=bool)
+        for photo_id, path, row in zip(ids[known], np.array(paths, dtype=object)[known], probs[known], strict=True):
+            i = self._index_of[int(photo_id)]
+            self._paths[i], self._names[i] = path, os.path.basename(path)
+            self._probs[i] = row
+        fresh = ~known
+        start = len(self._ids)
+        new_paths = [p for p, f in zip(paths, fresh, strict=True) if f]
+        self._ids = np.concatenate([self._ids, ids[fresh].astype(np.int64)])
+        self._paths += new_paths
+        self._names += [os.path.basename(p) for p in new_paths]
+        self._index_of.update({int(pid): start + k for k, pid in enumerate(ids[fresh])})
+        self._probs = np.concatenate([self._probs, probs[fresh]]) if fresh.any() else self._probs
+        self._name_rank = None
+        self._assign()
+        self._insert_visible(np.arange(start, len(self._ids)))
+        self._refresh_order()
+
+    def replace_photos(self, ids: np.ndarray, paths: list[str], categories: tuple[Category, ...],
+                       probabilities: np.ndarray) -> None:
+        """Show exactly these photos (after renames or removals on disk)."""
+        self.beginResetModel()
+        self._ids = ids.astype(np.int64)
+        self._paths = list(paths)
+        self._names = [os.path.basename(p) for p in paths]
+        self._index_of = {int(pid): k for k, pid in enumerate(self._ids)}
+        self._probs = self._aligned_probabilities(categories, probabilities, len(ids))
+        self._name_rank = None
+        self._assign()
+        self._order = self._compute_order()
+        self.endResetModel()
+        self.groupsChanged.emit()
+
+    def set_scores(self, categories: tuple[Category, ...], ids: np.ndarray, probabilities: np.ndarray) -> None:
+        """New categories (or a new model): probabilities for the photos listed, by id."""
+        self._categories = tuple(categories)
+        self._probs = np.full((len(self._ids), len(self._categories)), np.nan, np.float32)
+        rows = np.array([self._index_of.get(int(i), -1) for i in ids], dtype=np.int64)
+        present = rows >= 0
+        if len(rows):
+            self._probs[rows[present]] = probabilities[present]
+        if self._filter is not None and self._filter >= len(self._categories):
+            self._filter = None
+        self._assign()
+        self._refresh_order()
+
+    def set_threshold(self, threshold: float) -> None:
+        self._threshold = float(threshold)
+        self._assign()
+        self._refresh_order()
+
+    def set_filter(self, key: Filter) -> None:
+        if key is not None and key != UNSURE and not 0 <= key < len(self._categories):
+            key = None
+        if key == self._filter:
+            return
+        self._filter = key
+        self._refresh_order()
+
+    def set_sort(self, key: str, grouped: bool | None = None) -> None:
+        if key not in SORT_KEYS:
+            raise ValueError(f"unknown sort key {key!r}")
+        self._sort = key
+        if grouped is not None:
+            self._grouped = grouped
+        self._refresh_order()
+
+    # ---- internals -----------------------------------------------------------------------
+    def _aligned_probabilities(self, categories: tuple[Category, ...], probabilities: np.ndarray, n: int) -> np.ndarray:
+        """Probabilities for our categories; rows scored against other categories are unknown (NaN).
+
+        The worker sends new scores before any batch scored with new categories,
+        so a mismatch only happens for a batch already in flight.
+        """
+        if tuple(categories) == self._categories and probabilities.shape == (n, len(self._categories)):
+            return probabilities.astype(np.float32, copy=False)
+        log.debug("batch scored for other categories; shown unsure until re-scored")
+        return np.full((n, len(self._categories)), np.nan, np.float32)
+
+    def _assign(self) -> None:
+        result = assign(self._probs, self._threshold)
+        self._best, self._score = result.best, result.score
+
+    def _score_of(self, i: int) -> float:
+        score = float(self._score[i]) if len(self._categories) else 0.0
+        return score if np.isfinite(score) else 0.0
+
+    def _best_guess(self, i: int) -> str | None:
+        if not self._categories or not np.isfinite(self._score[i]):
+            return None
+        return self._categories[int(np.argmax(self._probs[i]))].name
+
+    def _tooltip(self, i: int) -> str:
+        if not self._categories:
+            return self._paths[i]
+        guess = self._best_guess(i)
+        best = int(self._best[i])
+        label = self._categories[best].name if best >= 0 else (f"Unsure (maybe {guess})" if guess else "Unsure")
+        return f"{self._paths[i]}\n{label} · {self._score_of(i):.0%}"
+
+    def _passes_filter(self, indexes: np.ndarray) -> np.ndarray:
+        if self._filter is None:
+            return indexes
+        return indexes[self._best[indexes] == self._filter]
+
+    def _compute_order(self) -> np.ndarray:
+        shown = self._passes_filter(np.arange(len(self._ids)))
+        if self._sort == "confidence" and self._categories:
+            secondary = -np.nan_to_num(self._score[shown], nan=-1.0)
+        else:
+            secondary = self._names_rank()[shown]
+        if self._grouped and self._categories:
+            group = np.where(self._best[shown] < 0, len(self._categories), self._best[shown])
+            return shown[np.lexsort((self._names_rank()[shown], secondary, group))]
+        return shown[np.lexsort((self._names_rank()[shown], secondary))]
+
+    def _names_rank(self) -> np.ndarray:
+        """Each photo's position in path order, computed once per change of the photo set."""
+        if self._name_rank is None or len(self._name_rank) != len(self._paths):
+            order = sorted(range(len(self._paths)), key=lambda i: (self._paths[i].casefold(), self._paths[i]))
+            rank = np.empty(len(order), np.int64)
+            rank[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
+            self._name_rank = rank
+        return self._name_rank
+
+    def _insert_visible(self, new_indexes: np.ndarray) -> None:
+        """Append newly added photos that pass the filter as rows at the end (re-sorted right after)."""
+        shown = self._passes_filter(new_indexes)
+        if not len(shown):
+            return
+        first = len(self._order)
+        self.beginInsertRows(QModelIndex(), first, first + len(shown) - 1)
+        self._order = np.concatenate([self._order, shown])
+        self.endInsertRows()
+
+    def _refresh_order(self) -> None:
+        """Re-sort in place when the same photos stay visible (keeps selection); otherwise reset."""
+        new = self._compute_order()
+        old = self._order
+        if len(new) == len(old) and np.array_equal(np.sort(new), np.sort(old)):
+            if not np.array_equal(new, old):
+                self._move_rows(new)
+            if len(new):
+                self.dataChanged.emit(self.index(0), self.index(len(new) - 1))
+        else:
+            self.beginResetModel()
+            self._order = new
+            self.endResetModel()
+        self.groupsChanged.emit()
+
+    def _move_rows(self, new: np.ndarray) -> None:
+        self.layoutAboutToBeChanged.emit()
+        persistent = self.persistentIndexList()
+        photos = [int(self._order[p.row()]) for p in persistent]
+        self._order = new
+        row_of = np.empty(len(self._ids), np.int64)
+        row_of[new] = np.arange(len(new))
+        self.changePersistentIndexList(persistent, [self.index(int(row_of[i])) for i in photos])
+        self.layoutChanged.emit()
