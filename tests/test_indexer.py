@@ -143,3 +143,26 @@ def test_photos_deleted_while_indexing_get_a_clear_message(settings, make_photos
     again = engine.index(root)
     assert again.total == 14 and again.failed == [] and again.known_failures == 0
     engine.close()
+
+
+def test_a_file_that_hangs_the_decoder_is_skipped_and_the_run_ends(settings, make_photos, monkeypatch) -> None:
+    import threading
+
+    from photosort.core import indexer
+
+    root = make_photos(2)
+    stuck = threading.Event()
+    real_decode = indexer.decode_photo
+
+    def decode_or_hang(path: str, *args):
+        if path.endswith("night_000.jpg"):
+            stuck.wait(20)
+        return real_decode(path, *args)
+
+    monkeypatch.setattr(indexer, "decode_photo", decode_or_hang)
+    engine = Engine(settings, PipelineOptions(batch_size=4, decode_threads=2, decode_timeout_s=0.5))
+    report = engine.index(root)
+    stuck.set()
+    assert report.indexed == 9
+    assert len(report.failed) == 1 and "took longer than" in report.failed[0][1]
+    engine.close()

@@ -14,7 +14,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -22,6 +22,7 @@ import numpy as np
 
 from .cache import Cache, NewPhoto, PhotoRecord
 from .decode import DEFAULT_MAX_PIXELS, DecodedPhoto, DecodeError, Preprocess, decode_photo, fingerprint
+from .decode_pool import DecodePool
 from .errors import Cancelled
 from .progress import CancelFn, ProgressFn, Reporter, check_cancel
 from .scan import ScannedFile, resolve_root, scan_folder
@@ -88,6 +89,7 @@ class PipelineOptions:
     decode_threads: int = max(2, os.cpu_count() or 2)
     max_pixels: int = DEFAULT_MAX_PIXELS
     decode_ahead_batches: int = 3
+    decode_timeout_s: float = 60.0
 
 
 class Embedder(Protocol):
@@ -195,29 +197,25 @@ def _embed_all(
     reporter = Reporter("indexing", len(files), progress)
     reporter.update(0, force=True)
     done = 0
-    with ThreadPoolExecutor(max_workers=options.decode_threads, thread_name_prefix="decode") as pool:
-        try:
-            for batch in _decoded_batches(files, embedder.prep, options, pool):
-                check_cancel(cancel)
-                ids = _embed_and_store(batch, cache, model_id, embedder, report)
-                if on_batch is not None and ids:
-                    on_batch(ids)
-                first = done == 0
-                done += len(batch)
-                if first:
-                    reporter.restart_rate(done)  # the first batch pays for model warm-up
-                reporter.update(done)
-            reporter.update(done, force=True)
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+    with DecodePool(options.decode_threads, options.decode_timeout_s) as pool:
+        for batch in _decoded_batches(files, embedder.prep, options, pool):
+            check_cancel(cancel)
+            ids = _embed_and_store(batch, cache, model_id, embedder, report)
+            if on_batch is not None and ids:
+                on_batch(ids)
+            first = done == 0
+            done += len(batch)
+            if first:
+                reporter.restart_rate(done)  # the first batch pays for model warm-up
+            reporter.update(done)
+        reporter.update(done, force=True)
 
 
 Decoded = tuple[ScannedFile, DecodedPhoto | str]
 
 
 def _decoded_batches(
-    files: list[ScannedFile], prep: Preprocess, options: PipelineOptions, pool: ThreadPoolExecutor
+    files: list[ScannedFile], prep: Preprocess, options: PipelineOptions, pool: DecodePool
 ) -> Iterator[list[Decoded]]:
     """Decoded photos in scan order, in batches, with the pool kept a few batches ahead."""
     window = options.batch_size * options.decode_ahead_batches
@@ -236,7 +234,7 @@ def _decoded_batches(
     while pending:
         f, future = pending.popleft()
         submit_more()
-        batch.append((f, future.result()))
+        batch.append((f, pool.result(future, _too_slow)))
         if len(batch) == options.batch_size:
             yield batch
             batch = []
@@ -245,10 +243,18 @@ def _decoded_batches(
 
 
 def _decode_or_reason(path: str, prep: Preprocess, max_pixels: int) -> DecodedPhoto | str:
+    """Decode one photo; any failure becomes its one-line reason, so one bad file never stops a run."""
     try:
         return decode_photo(path, prep, max_pixels)
     except DecodeError as exc:
         return str(exc)
+    except Exception as exc:
+        log.exception("unexpected failure decoding %s", path)
+        return f"unexpected error while reading: {type(exc).__name__}: {str(exc)[:120]}"
+
+
+def _too_slow(seconds: float) -> str:
+    return f"took longer than {seconds:.0f} s to read; skipped (a damaged or extreme file?)"
 
 
 def _embed_and_store(batch: list[Decoded], cache: Cache, model_id: int, embedder: Embedder, report: IndexReport) -> list[int]:
