@@ -56,6 +56,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--head", required=True, help="name of the classifier")
     p.add_argument("--labels", required=True, help="CSV with rows path,label (paths absolute or relative to FOLDER)")
 
+    p = sub.add_parser("heads", help="list, rename, delete, export or import trained classifiers")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("list", parents=[common], help="the classifiers with their classes, labels and accuracy")
+    a = actions.add_parser("rename", parents=[common], help="rename a classifier (it keeps its labels)")
+    a.add_argument("old")
+    a.add_argument("new")
+    a = actions.add_parser("delete", parents=[common], help="delete a classifier and its labels (not the photos)")
+    a.add_argument("name")
+    a = actions.add_parser("export", parents=[common], help="write a classifier to a file, to use on another machine")
+    a.add_argument("name")
+    a.add_argument("file")
+    a.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    a = actions.add_parser("import", parents=[common], help="add a classifier from a file made by 'heads export'")
+    a.add_argument("file")
+    a.add_argument("--name", help="the name to give it (default: the name in the file)")
+
     p = sub.add_parser("search", parents=[common], help="find photos by text, or photos like a given one")
     p.add_argument("folder")
     p.add_argument("query", nargs="?", help="what to look for, e.g. \"kids playing in snow\"")
@@ -77,8 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", parents=[common], help="measure indexing speed on this machine")
     p.add_argument("folder", nargs="?", help="photos to measure on (default: generated camera-like photos)")
-    p.add_argument("--count", type=int, default=64, help="photos to generate when no folder is given")
+    p.add_argument("--count", type=int, default=64, help="photos to generate, or to take from FOLDER (default 64)")
     p.add_argument("--quick", action="store_true", help="a tiny smoke run (for CI)")
+    p.add_argument("--scale", type=int, metavar="N", help="instead, time the app's work on a cache of N photos "
+                   "(thumbnails made from FOLDER's photos, or generated ones)")
 
     p = sub.add_parser("gui", parents=[common], help="open the desktop app (the default)")
     p.add_argument("folder", nargs="?")
@@ -248,6 +266,36 @@ def cmd_train(args: argparse.Namespace, engine, cancel: CancelFlag) -> int:
     return EXIT_OK
 
 
+def cmd_heads(args: argparse.Namespace, engine, cancel: CancelFlag) -> int:
+    """Manage classifiers; every action is quick and needs no photos (import needs only the model's identity)."""
+    if args.action == "list":
+        heads = engine.head_summaries()
+        emit(args, {"heads": [h.to_json() for h in heads]}, lambda: _print_heads(heads))
+    elif args.action == "rename":
+        engine.rename_head(args.old, args.new)
+        emit(args, {"renamed": args.old, "to": args.new}, lambda: print(f"Renamed '{args.old}' to '{args.new}'."))
+    elif args.action == "delete":
+        engine.delete_head(args.name)
+        emit(args, {"deleted": args.name}, lambda: print(f"Deleted the classifier '{args.name}' and its labels."))
+    elif args.action == "export":
+        path = engine.export_head(args.name, args.file, overwrite=args.force)
+        emit(args, {"head": args.name, "file": str(path)}, lambda: print(f"Wrote '{args.name}' to {path}."))
+    else:
+        head = engine.import_head(args.file, args.name)
+        emit(args, {"head": head.name, "classes": head.classes, "file": args.file},
+             lambda: print(f"Imported '{head.name}' ({', '.join(head.classes)})."))
+    return EXIT_OK
+
+
+def _print_heads(heads: list) -> None:
+    if not heads:
+        print("No classifiers yet; train one with: photosort train FOLDER --head NAME --labels CSV")
+    for h in heads:
+        accuracy = "accuracy not known yet" if h.accuracy is None else f"cross-validated accuracy {h.accuracy:.0%}"
+        other = "" if h.for_this_model else f" (made for {h.model_key}; train it again to use it here)"
+        print(f"{h.name}: {', '.join(h.classes)} — {h.labels} labels, {accuracy}{other}")
+
+
 def cmd_search(args: argparse.Namespace, engine, cancel: CancelFlag) -> int:
     if not args.query and not args.like:
         raise PhotosortError("Say what to search for: a text query, or --like PHOTO.")
@@ -363,7 +411,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "index": cmd_index, "sort": cmd_sort, "train": cmd_train, "search": cmd_search,
+    "index": cmd_index, "sort": cmd_sort, "train": cmd_train, "heads": cmd_heads, "search": cmd_search,
     "export": cmd_export, "undo": cmd_undo, "bench": cmd_bench,
 }
 

@@ -1,11 +1,19 @@
 """Turn a photo file into what the encoder and the grid need, from one decode.
 
 The encoder sees 224 px, so a 12 MP JPEG is decoded at reduced scale with
-Pillow's draft mode (DCT scaling: 4-8x less work than a full decode), EXIF
-orientation is applied so a phone photo is embedded upright, and the same
-small image yields both the model input (CLIP's resize-shortest-side, bicubic,
-centre crop) and the grid thumbnail. The pixel count is checked from the
-header before any pixel is decoded, so a decompression bomb costs nothing.
+Pillow's draft mode (DCT scaling: 1/8 of each side costs ~40 ms instead of
+~200 ms for a full decode), EXIF orientation is applied so a phone photo is
+embedded upright, and the same small image yields both the model input
+(CLIP's resize-shortest-side, bicubic, centre crop) and the grid thumbnail.
+The pixel count is checked from the header before any pixel is decoded, so a
+decompression bomb costs nothing.
+
+Cheaper sources are used when they are big enough for both uses (model input
+short side and thumbnail long side): a camera JPEG's MPF preview (a second,
+smaller JPEG in the same file, ~12 ms to read) and the thumbnails embedded in
+HEIC files (through pillow-heif's draft). Measured on ViT-B/32 against the
+naive full decode (``photosort bench``): the draft decode agrees to cosine
+0.99996 or better per photo; the MPF preview to 0.9999.
 """
 
 from __future__ import annotations
@@ -13,12 +21,14 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import math
 import os
 import warnings
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps
+from PIL import Image, ImageFile
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +36,13 @@ DEFAULT_MAX_PIXELS = 100_000_000
 THUMB_SIZE = 256
 THUMB_QUALITY = 72
 HEIF_EXTENSIONS = (".heic", ".heif")
+ORIENTATION_TAG = 0x0112
+# EXIF orientation -> the transpose that makes the photo upright (as ImageOps.exif_transpose does).
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 # We enforce our own, settable cap before decoding; Pillow's own check would
 # otherwise refuse large panoramas that draft mode decodes cheaply.
@@ -74,15 +91,20 @@ def heif_available() -> bool:
 
 def fingerprint(path: str, size: int | None = None) -> str:
     """A cheap content identity (size + first and last 64 KiB) to recognise a renamed photo."""
+    with open(path, "rb") as f:
+        return fingerprint_file(f, os.fstat(f.fileno()).st_size if size is None else size)
+
+
+def fingerprint_file(f: BinaryIO, size: int) -> str:
+    """:func:`fingerprint` of an already open file (its position is changed)."""
     chunk = 65536
     digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        total = os.fstat(f.fileno()).st_size if size is None else size
-        digest.update(str(total).encode())
+    digest.update(str(size).encode())
+    f.seek(0)
+    digest.update(f.read(chunk))
+    if size > 2 * chunk:
+        f.seek(-chunk, os.SEEK_END)
         digest.update(f.read(chunk))
-        if total > 2 * chunk:
-            f.seek(-chunk, os.SEEK_END)
-            digest.update(f.read(chunk))
     return digest.hexdigest()
 
 
@@ -97,15 +119,17 @@ def decode_photo(path: str, prep: Preprocess, max_pixels: int = DEFAULT_MAX_PIXE
                 image, width, height = _load_upright(f, prep, max_pixels)
                 pixels = model_input(image, prep)
                 thumb = make_thumbnail(image)
+                identity = fingerprint_file(f, os.fstat(f.fileno()).st_size)
     except DecodeError:
         raise
     except (OSError, SyntaxError, ValueError, TypeError, IndexError, KeyError, EOFError,
             ZeroDivisionError, MemoryError, Image.DecompressionBombError, RuntimeError) as exc:
         raise DecodeError(_reason(exc)) from None
-    return DecodedPhoto(pixels, thumb, width, height, fingerprint(path))
+    return DecodedPhoto(pixels, thumb, width, height, identity)
 
 
-def _load_upright(f: io.BufferedReader, prep: Preprocess, max_pixels: int) -> tuple[Image.Image, int, int]:
+def open_checked(f: BinaryIO, max_pixels: int) -> Image.Image:
+    """Open an image and check its pixel count from the header, before any pixel is decoded."""
     image = Image.open(f)
     w, h = image.size
     if w <= 0 or h <= 0:
@@ -114,18 +138,63 @@ def _load_upright(f: io.BufferedReader, prep: Preprocess, max_pixels: int) -> tu
         raise DecodeError(
             f"too large: {w * h / 1e6:.0f} megapixels (limit {max_pixels / 1e6:.0f}); raise it with --max-pixels"
         )
-    if image.format == "JPEG":
-        # Ask for no less than what the model and thumbnail need: DCT scaling picks
-        # the largest reduction (1/2, 1/4, 1/8) that still covers this size.
-        need = max(prep.size, THUMB_SIZE)
-        scale = need / min(w, h)
-        image.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
+    return image
+
+
+def orientation_of(image: Image.Image) -> int:
+    """The EXIF orientation (1-8; 1 is upright), read before any other frame is selected."""
+    try:
+        value = int(image.getexif().get(ORIENTATION_TAG, 1))
+    except (TypeError, ValueError):
+        return 1
+    return value if value in _TRANSPOSE or value == 1 else 1
+
+
+def needed_size(prep: Preprocess, w: int, h: int) -> tuple[int, int]:
+    """The smallest size (same aspect) that still serves the model input and the thumbnail."""
+    scale = max(prep.size / min(w, h), THUMB_SIZE / max(w, h))
+    return max(1, math.ceil(w * scale - 1e-6)), max(1, math.ceil(h * scale - 1e-6))
+
+
+def _load_upright(f: BinaryIO, prep: Preprocess, max_pixels: int) -> tuple[Image.Image, int, int]:
+    image = open_checked(f, max_pixels)
+    w, h = image.size
+    orientation = orientation_of(image)
+    need = needed_size(prep, w, h)
+    if image.format == "MPO":
+        _select_mpf_preview(image, need)
+    if image.format in ("JPEG", "MPO", "HEIF"):
+        # JPEG: DCT scaling picks the largest reduction (1/2, 1/4, 1/8) that
+        # still covers ``need``; HEIF: the smallest embedded thumbnail that does.
+        image.draft("RGB", need)
     image.load()
-    orientation = image.getexif().get(0x0112, 1) if hasattr(image, "getexif") else 1
-    image = ImageOps.exif_transpose(image) or image
+    if orientation in _TRANSPOSE:
+        image = image.transpose(_TRANSPOSE[orientation])
     if orientation in (5, 6, 7, 8):
         w, h = h, w
     return _to_rgb(image), w, h
+
+
+def _select_mpf_preview(image: Image.Image, need: tuple[int, int]) -> None:
+    """Switch to the smallest MPF preview frame that is a scaled copy of the photo and covers ``need``.
+
+    Cameras store a large preview (VGA to Full HD) after the primary image;
+    it costs a fraction of the primary's decode. Frames that are other views
+    (stereo disparity, multi-angle, panorama) or another shape are ignored.
+    """
+    w, h = image.size
+    entries = getattr(image, "mpinfo", {}).get(0xB002, [])
+    best: tuple[int, int] | None = None  # (pixels, frame)
+    for frame in range(1, getattr(image, "n_frames", 1)):
+        kind = str(entries[frame].get("Attribute", {}).get("MPType", "")) if frame < len(entries) else ""
+        if kind.startswith("Multi-Frame"):
+            continue
+        image.seek(frame)
+        pw, ph = image.size
+        scaled_copy = abs(pw * h - ph * w) <= 2 * max(w, h) and pw * ph < w * h
+        if scaled_copy and pw >= need[0] and ph >= need[1] and (best is None or pw * ph < best[0]):
+            best = (pw * ph, frame)
+    image.seek(best[1] if best else 0)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -162,8 +231,17 @@ def model_input(image: Image.Image, prep: Preprocess) -> np.ndarray:
 
 def make_thumbnail(image: Image.Image) -> bytes:
     """A small JPEG for the grid (a few KB), made from the already-decoded image."""
-    thumb = image.copy()
-    thumb.thumbnail((THUMB_SIZE, THUMB_SIZE), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    w, h = image.size
+    scale = min(1.0, THUMB_SIZE / max(w, h))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    thumb = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0) if scale < 1.0 else image
+    return encode_thumbnail(thumb)
+
+
+def encode_thumbnail(thumb: Image.Image | np.ndarray) -> bytes:
+    """JPEG bytes of thumbnail pixels (an image, or H x W x 3 uint8)."""
+    if isinstance(thumb, np.ndarray):
+        thumb = Image.fromarray(thumb, "RGB")
     out = io.BytesIO()
     thumb.save(out, "JPEG", quality=THUMB_QUALITY, optimize=False)
     return out.getvalue()

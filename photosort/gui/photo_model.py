@@ -6,17 +6,23 @@ photos), and the view is told with one layout change, so the selection and
 the scroll position survive a re-sort. Probabilities arrive from the worker;
 the unsure threshold is applied here because re-assigning from cached
 probabilities is an argmax, cheaper than a round trip to the worker thread.
+
+Python code reads tiles with :meth:`PhotoModel.tile`, not ``index.data()``:
+PySide6 6.12 drops a reference to ``None`` each time ``index.data()`` hands
+an empty value to Python, which crashes Python 3.11 after a few thousand
+calls, so the custom roles below never answer ``None`` either.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QPixmap
 
 from ..core.zeroshot import DEFAULT_THRESHOLD, Category, assign
 from .thumbnail_cache import ThumbnailCache
@@ -25,12 +31,13 @@ log = logging.getLogger(__name__)
 
 PhotoIdRole = Qt.ItemDataRole.UserRole + 1
 PathRole = Qt.ItemDataRole.UserRole + 2
-CategoryRole = Qt.ItemDataRole.UserRole + 3  # str, or None when unsure / no categories
+CategoryRole = Qt.ItemDataRole.UserRole + 3  # str; "" when unsure or without categories
 ScoreRole = Qt.ItemDataRole.UserRole + 4  # float in [0, 1]: probability of the best category
 GroupRole = Qt.ItemDataRole.UserRole + 5  # category index, or UNSURE
-BestGuessRole = Qt.ItemDataRole.UserRole + 6  # name of the best category even when unsure
+BestGuessRole = Qt.ItemDataRole.UserRole + 6  # name of the best category even when unsure ("" if none)
 
 UNSURE = -1
+REBUILD_NAME_ORDER_ABOVE = 512  # photos added at once; fewer are inserted into the name order one by one
 SORT_KEYS = ("name", "confidence")
 
 # Tableau 10: distinct in both light and dark palettes, and friendly to colour-blind eyes.
@@ -45,6 +52,17 @@ def group_colour(group: int) -> QColor:
     colour = QColor(CATEGORY_COLOURS[group % len(CATEGORY_COLOURS)])
     turns = group // len(CATEGORY_COLOURS)
     return colour.darker(100 + 25 * turns) if turns else colour
+
+
+@dataclass(frozen=True)
+class Tile:
+    """What a grid tile shows, read in one call."""
+
+    photo_id: int
+    name: str
+    category: str | None  # None: unsure, or no categories typed
+    group: int
+    score: float
 
 
 @dataclass(frozen=True)
@@ -77,6 +95,8 @@ class PhotoModel(QAbstractListModel):
         self._threshold = DEFAULT_THRESHOLD
         self._best = np.zeros(0, np.int64)
         self._score = np.zeros(0, np.float32)
+        self._name_keys: list[tuple[str, str]] = []  # sorted (casefolded path, path)
+        self._by_name: list[int] = []  # photo indexes in name order, parallel to _name_keys
         self._name_rank: np.ndarray | None = None
         self._order = np.zeros(0, np.int64)  # row -> photo index
         self._filter: Filter = None
@@ -110,14 +130,13 @@ class PhotoModel(QAbstractListModel):
         if role == PathRole:
             return self._paths[i]
         if role == CategoryRole:
-            best = int(self._best[i])
-            return self._categories[best].name if best >= 0 else None
+            return self._category_of(i) or ""
         if role == ScoreRole:
             return self._score_of(i)
         if role == GroupRole:
             return int(self._best[i])
         if role == BestGuessRole:
-            return self._best_guess(i)
+            return self._best_guess(i) or ""
         return None
 
     # ---- reading -----------------------------------------------------------------------
@@ -145,6 +164,16 @@ class PhotoModel(QAbstractListModel):
         """Photos in the library, whatever the filter shows."""
         return len(self._ids)
 
+    def tile(self, row: int) -> Tile:
+        i = int(self._order[row])
+        return Tile(int(self._ids[i]), self._names[i], self._category_of(i), int(self._best[i]), self._score_of(i))
+
+    def thumbnail(self, row: int) -> QPixmap | None:
+        """The tile's thumbnail if loaded; otherwise None, and it is queued for loading."""
+        if self._thumbnails is None:
+            return None
+        return self._thumbnails.pixmap(int(self._ids[self._order[row]]))
+
     def photo_id(self, row: int) -> int:
         return int(self._ids[self._order[row]])
 
@@ -157,12 +186,6 @@ class PhotoModel(QAbstractListModel):
             return None
         rows = np.flatnonzero(self._order == i)
         return int(rows[0]) if len(rows) else None
-
-    def group_of_row(self, row: int) -> int:
-        return int(self._best[self._order[row]])
-
-    def rows_in_group(self, group: int) -> list[int]:
-        return [int(r) for r in np.flatnonzero(self._best[self._order] == group)]
 
     def groups(self) -> list[Group]:
         """All photos, each category with its count, then Unsure (only when there are categories)."""
@@ -186,7 +209,7 @@ class PhotoModel(QAbstractListModel):
         self._paths, self._names, self._index_of = [], [], {}
         self._probs = np.zeros((0, len(self._categories)), np.float32)
         self._best, self._score = np.zeros(0, np.int64), np.zeros(0, np.float32)
-        self._name_rank = None
+        self._name_keys, self._by_name, self._name_rank = [], [], None
         self._order = np.zeros(0, np.int64)
         self.endResetModel()
         self.groupsChanged.emit()
@@ -200,7 +223,9 @@ class PhotoModel(QAbstractListModel):
         known = np.array([int(i) in self._index_of for i in ids], dtype=bool)
         for photo_id, path, row in zip(ids[known], np.array(paths, dtype=object)[known], probs[known], strict=True):
             i = self._index_of[int(photo_id)]
-            self._paths[i], self._names[i] = path, os.path.basename(path)
+            if path != self._paths[i]:
+                self._paths[i], self._names[i] = path, os.path.basename(path)
+                self._name_keys = []  # a renamed photo moves: rebuild the name order
             self._probs[i] = row
         fresh = ~known
         start = len(self._ids)
@@ -210,7 +235,7 @@ class PhotoModel(QAbstractListModel):
         self._names += [os.path.basename(p) for p in new_paths]
         self._index_of.update({int(pid): start + k for k, pid in enumerate(ids[fresh])})
         self._probs = np.concatenate([self._probs, probs[fresh]]) if fresh.any() else self._probs
-        self._name_rank = None
+        self._extend_name_order(range(start, len(self._ids)))
         self._assign()
         self._insert_visible(np.arange(start, len(self._ids)))
         self._refresh_order()
@@ -224,7 +249,8 @@ class PhotoModel(QAbstractListModel):
         self._names = [os.path.basename(p) for p in paths]
         self._index_of = {int(pid): k for k, pid in enumerate(self._ids)}
         self._probs = self._aligned_probabilities(categories, probabilities, len(ids))
-        self._name_rank = None
+        self._name_keys, self._by_name = [], []
+        self._extend_name_order(range(len(self._ids)))
         self._assign()
         self._order = self._compute_order()
         self.endResetModel()
@@ -280,6 +306,10 @@ class PhotoModel(QAbstractListModel):
         result = assign(self._probs, self._threshold)
         self._best, self._score = result.best, result.score
 
+    def _category_of(self, i: int) -> str | None:
+        best = int(self._best[i])
+        return self._categories[best].name if best >= 0 else None
+
     def _score_of(self, i: int) -> float:
         score = float(self._score[i]) if len(self._categories) else 0.0
         return score if np.isfinite(score) else 0.0
@@ -313,12 +343,30 @@ class PhotoModel(QAbstractListModel):
             return shown[np.lexsort((self._names_rank()[shown], secondary, group))]
         return shown[np.lexsort((self._names_rank()[shown], secondary))]
 
+    def _name_key(self, i: int) -> tuple[str, str]:
+        return self._paths[i].casefold(), self._paths[i]
+
+    def _extend_name_order(self, new: range) -> None:
+        """Keep photos sorted by path: insert a batch (cheap), or re-sort when many arrive or one moved."""
+        if not self._name_keys or len(new) > REBUILD_NAME_ORDER_ABOVE:
+            self._by_name = sorted(range(len(self._paths)), key=self._name_key)
+            self._name_keys = [self._name_key(i) for i in self._by_name]
+        else:
+            for i in new:
+                key = self._name_key(i)
+                at = bisect.bisect(self._name_keys, key)
+                self._name_keys.insert(at, key)
+                self._by_name.insert(at, i)
+        self._name_rank = None
+
     def _names_rank(self) -> np.ndarray:
-        """Each photo's position in path order, computed once per change of the photo set."""
+        """Each photo's position in path order."""
         if self._name_rank is None or len(self._name_rank) != len(self._paths):
-            order = sorted(range(len(self._paths)), key=lambda i: (self._paths[i].casefold(), self._paths[i]))
-            rank = np.empty(len(order), np.int64)
-            rank[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
+            if len(self._by_name) != len(self._paths):
+                self._name_keys = []
+                self._extend_name_order(range(len(self._paths)))
+            rank = np.empty(len(self._by_name), np.int64)
+            rank[np.asarray(self._by_name, dtype=np.int64)] = np.arange(len(self._by_name))
             self._name_rank = rank
         return self._name_rank
 

@@ -85,31 +85,40 @@ class ThumbnailLoader(QObject):
     # ---- loader thread ---------------------------------------------------------------
     @Slot()
     def _drain(self) -> None:
-        while True:
-            with self._lock:
-                if not self._pending:
-                    self._scheduled = False
-                    return
-                ids = [self._pending.popitem(last=True)[0] for _ in range(min(CHUNK, len(self._pending)))]
-                epoch, size_px = self._epoch, self._size_px
-            blobs = self._read(ids)
-            self.loaded.emit(epoch, {i: decode_thumbnail(blobs.get(i), size_px) for i in ids})
-
-    def _read(self, ids: list[int]) -> dict[int, bytes]:
-        # The lock lets "Clear cache" delete the database files without a reader holding them open.
+        # One connection per drain; the lock lets "Clear cache" delete the database files only
+        # while no reader holds them open.
         with self._db_lock:
+            cache = self._open()
             try:
-                cache = Cache(self._cache_path)
-            except CacheError as exc:
-                log.warning("cannot read thumbnails: %s", exc)
-                return {}
+                while self._load_next_chunk(cache):
+                    pass
+            finally:
+                if cache is not None:
+                    cache.close()
+
+    def _open(self) -> Cache | None:
+        try:
+            return Cache(self._cache_path)
+        except CacheError as exc:
+            log.warning("cannot read thumbnails: %s", exc)
+            return None
+
+    def _load_next_chunk(self, cache: Cache | None) -> bool:
+        """Decode the newest queued thumbnails and send them; False when the queue is empty."""
+        with self._lock:
+            if not self._pending:
+                self._scheduled = False
+                return False
+            ids = [self._pending.popitem(last=True)[0] for _ in range(min(CHUNK, len(self._pending)))]
+            epoch, size_px = self._epoch, self._size_px
+        blobs: dict[int, bytes] = {}
+        if cache is not None:
             try:
-                return cache.thumbnails(ids)
+                blobs = cache.thumbnails(ids)
             except sqlite3.Error as exc:
                 log.warning("cannot read thumbnails: %s", exc)
-                return {}
-            finally:
-                cache.close()
+        self.loaded.emit(epoch, {i: decode_thumbnail(blobs.get(i), size_px) for i in ids})
+        return True
 
 
 class ThumbnailCache(QObject):

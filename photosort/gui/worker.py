@@ -442,10 +442,6 @@ class WorkerClient(QObject):
     def generation(self) -> int:
         return self._generation
 
-    @property
-    def last_job(self) -> int:
-        return self._job
-
     def open_folders(self, folders: list[str], replace: bool = True) -> int:
         """Queue opening ``folders`` (a new library when ``replace``); returns the job number."""
         if replace:

@@ -1,0 +1,274 @@
+"""The thumbnail grid: a QListView in a wrapping, uniform-size layout and a delegate that paints tiles.
+
+Uniform item sizes keep layout arithmetic (no per-item size queries), so a
+50,000-photo library lays out in tens of milliseconds and only visible tiles
+are ever painted. Each tile shows the thumbnail, its category with the
+confidence, and the file name; colours come from the palette so the grid
+follows the system's light or dark appearance.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetrics,
+    QKeyEvent,
+    QPainter,
+    QPainterPath,
+    QPaintEvent,
+    QPalette,
+    QPixmap,
+    QResizeEvent,
+)
+from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
+
+from .photo_model import PhotoModel, Tile, group_colour
+
+TILE_SIZES = (112, 160, 224)
+DEFAULT_TILE = 160
+_MARGIN = 6  # between the cell edge and the tile's rounded background
+_PAD = 6  # inside the tile, around the thumbnail
+
+
+def _text_line_height(font: QFont) -> int:
+    return QFontMetrics(font).height()
+
+
+def small_font(font: QFont) -> QFont:
+    small = QFont(font)
+    small.setPointSizeF(max(7.0, font.pointSizeF() * 0.88))
+    return small
+
+
+class TileDelegate(QStyledItemDelegate):
+    """Paints one photo tile: thumbnail (or placeholder), category chip with confidence, file name."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.tile_px = DEFAULT_TILE
+        self.show_categories = False
+
+    def cell_size(self, font: QFont) -> QSize:
+        text = _text_line_height(font) + 6
+        if self.show_categories:
+            text += _text_line_height(small_font(font))
+        return QSize(self.tile_px + 2 * (_MARGIN + _PAD), self.tile_px + 2 * (_MARGIN + _PAD) + text)
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
+        return self.cell_size(option.font)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        palette: QPalette = option.palette
+        natural = self.cell_size(option.font).width()
+        cell = QRect(option.rect.x() + max(0, option.rect.width() - natural) // 2, option.rect.y(),
+                     min(natural, option.rect.width()), option.rect.height())  # centred in a widened grid cell
+        tile = QRectF(cell.adjusted(_MARGIN, _MARGIN, -_MARGIN, -_MARGIN))
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        self._paint_background(painter, option, tile, selected)
+        thumb_box = QRect(int(tile.x()) + _PAD, int(tile.y()) + _PAD, self.tile_px, self.tile_px)
+        model = index.model()
+        if not isinstance(model, PhotoModel):
+            painter.restore()
+            return
+        # Read the model directly: index.data() returning None leaks a reference in PySide6 6.12.
+        pixmap = model.thumbnail(index.row())
+        if pixmap is not None and not pixmap.isNull():
+            self._paint_thumbnail(painter, thumb_box, pixmap)
+        else:
+            self._paint_placeholder(painter, thumb_box, palette)
+        text_top = thumb_box.bottom() + 5
+        text_rect = QRect(int(tile.x()) + _PAD, text_top, int(tile.width()) - 2 * _PAD, int(tile.bottom()) - text_top)
+        self._paint_labels(painter, option, model.tile(index.row()), text_rect, selected)
+        painter.restore()
+
+    @staticmethod
+    def _paint_background(painter: QPainter, option: QStyleOptionViewItem, tile: QRectF, selected: bool) -> None:
+        palette = option.palette
+        path = QPainterPath()
+        path.addRoundedRect(tile, 8, 8)
+        if selected:
+            fill = QColor(palette.color(QPalette.ColorRole.Highlight))
+            fill.setAlpha(70)
+            painter.fillPath(path, fill)
+            painter.setPen(palette.color(QPalette.ColorRole.Highlight))
+            painter.drawPath(path)
+        elif option.state & QStyle.StateFlag.State_MouseOver:
+            fill = QColor(palette.color(QPalette.ColorRole.Highlight))
+            fill.setAlpha(28)
+            painter.fillPath(path, fill)
+        if option.state & QStyle.StateFlag.State_HasFocus and not selected:
+            painter.setPen(palette.color(QPalette.ColorRole.Mid))
+            painter.drawPath(path)
+
+    @staticmethod
+    def _paint_thumbnail(painter: QPainter, box: QRect, pixmap: QPixmap) -> None:
+        size = pixmap.deviceIndependentSize().scaled(box.width(), box.height(), Qt.AspectRatioMode.KeepAspectRatio)
+        x = box.x() + (box.width() - size.width()) / 2
+        y = box.y() + box.height() - size.height()  # on the label's baseline, like photos on a shelf
+        target = QRectF(x, y, size.width(), size.height())
+        clip = QPainterPath()
+        clip.addRoundedRect(target, 4, 4)
+        painter.save()
+        painter.setClipPath(clip)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        painter.drawPixmap(target, pixmap, QRectF(pixmap.rect()))
+        painter.restore()
+
+    @staticmethod
+    def _paint_placeholder(painter: QPainter, box: QRect, palette: QPalette) -> None:
+        inner = QRectF(box).adjusted(0, box.height() * 0.25, 0, 0)  # a 4:3 photo's place
+        fill = QColor(palette.color(QPalette.ColorRole.Text))
+        fill.setAlpha(22)
+        path = QPainterPath()
+        path.addRoundedRect(inner, 4, 4)
+        painter.fillPath(path, fill)
+
+    def _paint_labels(self, painter: QPainter, option: QStyleOptionViewItem, tile: Tile, rect: QRect,
+                      selected: bool) -> None:
+        palette = option.palette
+        text_colour = palette.color(QPalette.ColorRole.Text)
+        dim = QColor(palette.color(QPalette.ColorRole.PlaceholderText))
+        name = tile.name
+        line = _text_line_height(option.font)
+        small = small_font(option.font)
+        if not self.show_categories:
+            painter.setFont(option.font)
+            painter.setPen(text_colour)
+            elided = QFontMetrics(option.font).elidedText(name, Qt.TextElideMode.ElideMiddle, rect.width())
+            painter.drawText(QRect(rect.x(), rect.y(), rect.width(), line), Qt.AlignmentFlag.AlignHCenter, elided)
+            return
+        self._paint_chip(painter, option, tile, QRect(rect.x(), rect.y(), rect.width(), line))
+        painter.setFont(small)
+        painter.setPen(dim if not selected else text_colour)
+        elided = QFontMetrics(small).elidedText(name, Qt.TextElideMode.ElideMiddle, rect.width())
+        painter.drawText(QRect(rect.x(), rect.y() + line + 1, rect.width(), _text_line_height(small)),
+                         Qt.AlignmentFlag.AlignHCenter, elided)
+
+    @staticmethod
+    def _paint_chip(painter: QPainter, option: QStyleOptionViewItem, tile: Tile, rect: QRect) -> None:
+        """A coloured dot, the category (or Unsure) and the confidence, centred and elided to fit."""
+        label = tile.category if tile.category is not None else "Unsure"
+        percent = f" {tile.score:.0%}"
+        font = QFont(option.font)
+        font.setWeight(QFont.Weight.DemiBold)
+        metrics = QFontMetrics(font)
+        dot = metrics.height() * 0.55
+        gap = 5
+        room = rect.width() - int(dot) - gap - metrics.horizontalAdvance(percent)
+        text = metrics.elidedText(label, Qt.TextElideMode.ElideRight, max(room, 10))
+        width = dot + gap + metrics.horizontalAdvance(text + percent)
+        x = rect.x() + (rect.width() - width) / 2
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(group_colour(tile.group))
+        painter.drawEllipse(QRectF(x, rect.y() + (rect.height() - dot) / 2, dot, dot))
+        painter.setFont(font)
+        text_colour = option.palette.color(QPalette.ColorRole.Text)
+        painter.setPen(text_colour)
+        text_x = int(x + dot + gap)
+        painter.drawText(QRect(text_x, rect.y(), rect.right() - text_x + 1, rect.height()),
+                         Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
+        dim = QColor(option.palette.color(QPalette.ColorRole.PlaceholderText))
+        painter.setPen(dim)
+        percent_x = text_x + metrics.horizontalAdvance(text)
+        painter.drawText(QRect(percent_x, rect.y(), rect.right() - percent_x + 1, rect.height()),
+                         Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, percent)
+
+
+class PhotoGridView(QListView):
+    """A wrapping grid of photo tiles; Space, Enter or a double-click asks for a preview."""
+
+    previewRequested = Signal(QModelIndex)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setViewMode(QListView.ViewMode.ListMode)
+        self.setFlow(QListView.Flow.LeftToRight)
+        self.setWrapping(True)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)
+        self.setLayoutMode(QListView.LayoutMode.SinglePass)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.NoDragDrop)
+        self.setAcceptDrops(False)  # folder drops go to the main window
+        self.setMouseTracking(True)
+        self.setFrameShape(QListView.Shape.NoFrame)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self._empty_text = ""
+        self.delegate = TileDelegate(self)
+        self.setItemDelegate(self.delegate)
+        self.set_tile_size(DEFAULT_TILE)
+        self.doubleClicked.connect(self.previewRequested)
+
+    @property
+    def tile_px(self) -> int:
+        return self.delegate.tile_px
+
+    def set_tile_size(self, px: int) -> None:
+        self.delegate.tile_px = px
+        self._fit_columns()
+        self.verticalScrollBar().setSingleStep(max(20, px // 4))
+
+    def set_show_categories(self, show: bool) -> None:
+        if show != self.delegate.show_categories:
+            self.delegate.show_categories = show
+            self._fit_columns()
+            self.viewport().update()
+
+    def _fit_columns(self) -> None:
+        """Widen the cells so the columns fill the width evenly, instead of leaving a ragged gap on the right."""
+        cell = self.delegate.cell_size(self.font())
+        width = self.viewport().width()
+        columns = max(1, width // cell.width())
+        fitted = QSize(max(cell.width(), width // columns), cell.height())
+        if fitted != self.gridSize():
+            self.setGridSize(fitted)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_columns()
+
+    def set_empty_text(self, text: str) -> None:
+        """What the empty grid says (e.g. "Looking for photos…"); painted only when there are no rows."""
+        self._empty_text = text
+        self.viewport().update()
+
+    def visible_rows(self) -> range:
+        """Rows whose tiles are (at least partly) on screen, for loading their thumbnails first."""
+        model = self.model()
+        if model is None or model.rowCount() == 0:
+            return range(0)
+        rect = self.viewport().rect()
+        grid = self.gridSize()
+        first = self.indexAt(QPoint(grid.width() // 2, 1))
+        last_row_start = self.indexAt(QPoint(grid.width() // 2, rect.height() - 1))
+        columns = max(1, rect.width() // max(1, grid.width()))
+        start = first.row() if first.isValid() else 0
+        stop = last_row_start.row() + columns - 1 if last_row_start.isValid() else model.rowCount() - 1
+        return range(start, min(stop, model.rowCount() - 1) + 1)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        preview_keys = (Qt.Key.Key_Space, Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        if event.key() in preview_keys and event.modifiers() in (Qt.KeyboardModifier.NoModifier,
+                                                                  Qt.KeyboardModifier.KeypadModifier):
+            if self.currentIndex().isValid():
+                self.previewRequested.emit(self.currentIndex())
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        model = self.model()
+        if self._empty_text and (model is None or model.rowCount() == 0):
+            painter = QPainter(self.viewport())
+            painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+            painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                             self._empty_text)
+            painter.end()
