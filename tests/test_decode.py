@@ -181,3 +181,87 @@ def test_read_encoded_keeps_jpeg_bytes_and_decodes_other_formats(tmp_path: Path)
 
 def test_gpu_decode_is_unused_without_cuda() -> None:
     assert not gpudecode.available(torch.device("cpu"))
+
+
+def fake_torchvision(monkeypatch) -> list[int]:
+    """A stand-in for torchvision.io.decode_jpeg (full decode with Pillow) so the GPU path runs on a CPU."""
+    import sys
+    import types
+
+    calls: list[int] = []
+
+    def decode_jpeg(data, mode=None, device="cpu"):
+        def one(t: torch.Tensor) -> torch.Tensor:
+            image = Image.open(io.BytesIO(t.numpy().tobytes()))
+            try:
+                image.load()
+            except OSError as exc:
+                raise RuntimeError(f"nvjpeg: {exc}") from None  # what torchvision raises
+            return torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1).to(device)
+
+        if isinstance(data, list):
+            calls.append(len(data))
+            return [one(t) for t in data]
+        return one(data)
+
+    io_module = types.SimpleNamespace(decode_jpeg=decode_jpeg, ImageReadMode=types.SimpleNamespace(RGB="RGB"))
+    monkeypatch.setitem(sys.modules, "torchvision", types.SimpleNamespace(io=io_module))
+    monkeypatch.setitem(sys.modules, "torchvision.io", io_module)
+    return calls
+
+
+def test_gpu_decode_path_matches_the_cpu_decode_and_survives_a_broken_file(tmp_path: Path, monkeypatch) -> None:
+    calls = fake_torchvision(monkeypatch)
+    paths = []
+    for i, orientation in enumerate((1, 6, 3)):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        paths.append(tmp_path / f"{i}.jpg")
+        camera_photo(seed=i).save(paths[-1], quality=92, exif=exif)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(paths[0].read_bytes()[:4000])
+    encoded = [gpudecode.read_encoded(str(p), PREP) for p in [*paths, broken]]
+    assert all(isinstance(e, gpudecode.EncodedPhoto) for e in encoded)  # a broken body passes the header check
+    results = gpudecode.decode_on_gpu(encoded, PREP, torch.device("cpu"))
+    assert calls == [4]  # one batched call
+    for path, result in zip(paths, results, strict=False):
+        reference = decode_photo(str(path), PREP)
+        assert isinstance(result, DecodedPhoto)
+        assert (result.width, result.height, result.fingerprint) == (reference.width, reference.height,
+                                                                       reference.fingerprint)
+        assert mean_abs_diff(result.pixels, reference.pixels) < 2.0
+        assert Image.open(io.BytesIO(result.thumb)).size == Image.open(io.BytesIO(reference.thumb)).size
+    assert isinstance(results[3], str) and "truncated" in results[3]
+
+
+def test_huge_bitmaps_are_decoded_one_at_a_time_and_shrunk_at_once(tmp_path: Path, monkeypatch) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from photosort.core import decode
+
+    monkeypatch.setattr(decode, "BIG_DECODE_PIXELS", 1_000_000)  # so a 2 MP PNG counts as huge
+    inside, most = [0], [0]
+    guard = threading.Lock()
+
+    class CountingLock:
+        def __enter__(self) -> None:
+            guard.acquire()
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+
+        def __exit__(self, *exc: object) -> None:
+            inside[0] -= 1
+            guard.release()
+
+    monkeypatch.setattr(decode, "_big_decodes", CountingLock())
+    photo = camera_photo()
+    paths = [tmp_path / f"{i}.png" for i in range(4)]
+    for path in paths:
+        photo.save(path, compress_level=1)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda p: decode_photo(str(p), PREP), paths))
+    assert most[0] == 1
+    for result in results:
+        assert (result.width, result.height) == (1600, 1200)
+        assert mean_abs_diff(result.pixels, reference_input(photo)) < 2.0

@@ -167,3 +167,18 @@ def test_a_compiled_tower_is_fed_full_batches(settings, monkeypatch) -> None:
 def test_threads_are_split_between_torch_and_decoding(cores, device, reserve, torch_threads, decode_threads) -> None:
     plan = plan_threads(cores, device, reserve)
     assert (plan.torch_threads, plan.decode_threads) == (torch_threads, decode_threads)
+
+
+def test_fast_mode_compiles_once_and_gives_the_exact_vectors(settings, monkeypatch, tmp_path) -> None:
+    """The real torch.compile path (about 10 s with the tiny model); where no compiler works it says so."""
+    monkeypatch.setattr(model_mod, "cpu_has_fast_bf16", lambda: True)
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    fast = load_encoder(settings.with_changes(mode="fast"))
+    batch = photos_batch(5, 32)  # fewer than a batch: padded to the compiled shape
+    reference = load_encoder(settings.with_changes(mode="fp32")).embed_pixels(batch)
+    if fast.precision.compiled:
+        assert fast.precision == BF16_COMPILED and fast.notices == []
+        assert fast.model_key == load_encoder(settings.with_changes(mode="fp32")).model_key
+    else:
+        assert any("could not compile" in n for n in fast.notices)
+    assert cosines(fast.embed_pixels(batch), reference).min() > 0.995

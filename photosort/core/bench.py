@@ -69,6 +69,7 @@ class ModeResult:
     device: str
     mode: str
     precision: str = ""
+    decoder: str = "pillow"  # pillow: CPU threads; nvjpeg: on the GPU
     decode_rate: float = 0.0
     model_rate: float = 0.0
     index_rate: float = 0.0
@@ -144,6 +145,9 @@ def run_bench(settings: Settings, folder: str | None, *, count: int = 64, quick:
               devices: list[str] | None = None, modes: tuple[str, ...] = CPU_MODES,
               say: Callable[[str], None] = lambda _: None, cancel: CancelFn | None = None) -> BenchReport:
     """Measure every device x mode on ``count`` photos of ``folder`` (or generated ones)."""
+    from .model import model_identity
+
+    model_identity(settings)  # a model that cannot be loaded fails here, in one line, before any work
     with tempfile.TemporaryDirectory(prefix="photosort-bench-") as tmp:
         work = Path(tmp)
         photos_dir, photo_info = _bench_photos(folder, work / "photos", count, quick, say)
@@ -151,21 +155,39 @@ def run_bench(settings: Settings, folder: str | None, *, count: int = 64, quick:
         report = BenchReport(machine_info(), photo_info)
         for device in devices or ["cpu"]:
             check_cancel(cancel)
-            say(f"naive pipeline on {device} ({len(paths)} photos, one at a time)…")
-            naive_rate, naive = naive_pipeline(settings.model, paths, device)
-            decode_rate: float | None = None
-            for mode in (modes if device == "cpu" else ("auto",)):
+            naive_device = device if device != "cuda" or _cuda_works() else "cpu"
+            say(f"naive pipeline on {naive_device} ({len(paths)} photos, one at a time)…")
+            naive_rate, naive = naive_pipeline(settings.model, paths, naive_device)
+            decode_rates: dict[str, float] = {}
+            for mode, gpu_decode in _configurations(device, modes):
                 check_cancel(cancel)
                 say(f"{device} / {mode}: loading, then model, decode and indexing rates…")
-                row = _measure_mode(settings, device, mode, photos_dir, work / f"cache-{device}-{mode}",
-                                    naive, decode_rate, quick, cancel)
-                decode_rate = row.decode_rate
+                row = _measure_mode(settings, device, mode, gpu_decode, photos_dir,
+                                    work / f"cache-{device}-{mode}-{gpu_decode}", naive, decode_rates, quick, cancel)
                 row.naive_rate = naive_rate
                 row.speedup = row.index_rate / naive_rate if naive_rate else 0.0
                 report.rows.append(row)
                 gc.collect()  # the last mode's model goes before the next one loads
                 say(_row_text(row))
     return report
+
+
+def _cuda_works() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _configurations(device: str, modes: tuple[str, ...]) -> list[tuple[str, bool | None]]:
+    """(mode, gpu_decode) pairs to measure: every CPU mode; on CUDA fp16, with each JPEG decoder there is."""
+    if device != "cuda":
+        return [(mode, None) for mode in modes]
+    import torch
+
+    from . import gpudecode
+
+    nvjpeg = _cuda_works() and gpudecode.available(torch.device("cuda"))
+    return [("auto", None), ("auto", False)] if nvjpeg else [("auto", False)]
 
 
 def _bench_photos(folder: str | None, target: Path, count: int, quick: bool,
@@ -189,8 +211,8 @@ def _bench_photos(folder: str | None, target: Path, count: int, quick: bool,
     return target, {"source": str(folder), "count": len(chosen), "mean_bytes": int(np.mean(sizes))}
 
 
-def _measure_mode(settings: Settings, device: str, mode: str, photos_dir: Path, cache_dir: Path,
-                  naive: dict[str, np.ndarray], decode_rate: float | None, quick: bool,
+def _measure_mode(settings: Settings, device: str, mode: str, gpu_decode: bool | None, photos_dir: Path,
+                  cache_dir: Path, naive: dict[str, np.ndarray], decode_rates: dict[str, float], quick: bool,
                   cancel: CancelFn | None) -> ModeResult:
     from .cache import Cache
     from .indexer import PipelineOptions, index_folder, resolve_run
@@ -201,11 +223,14 @@ def _measure_mode(settings: Settings, device: str, mode: str, photos_dir: Path, 
     encoder = load_encoder(chosen)
     row = ModeResult(device=encoder.device.type, mode=mode, precision=encoder.precision.name,
                      load_seconds=round(time.perf_counter() - started, 2), notices=list(encoder.notices))
-    options = PipelineOptions()
+    options = PipelineOptions(gpu_decode=gpu_decode)
     run = resolve_run(options, encoder)
     row.batch_size, row.torch_threads, row.decode_threads = run.batch_size, run.torch_threads or 0, run.decode_threads
+    row.decoder = "nvjpeg" if run.gpu_device is not None else "pillow"
     paths = sorted(naive)
-    row.decode_rate = decode_rate if decode_rate is not None else decode_only_rate(paths, encoder, run)
+    if row.decoder not in decode_rates:
+        decode_rates[row.decoder] = decode_only_rate(paths, encoder, run)
+    row.decode_rate = decode_rates[row.decoder]
     row.model_rate = model_only_rate(encoder, paths, seconds=1.0 if quick else 6.0)  # also warms the model up
     check_cancel(cancel)
     source_of = _replicated(photos_dir, photos_dir.parent / f"index-{row.device}", MIN_BATCHES * run.batch_size)
@@ -440,7 +465,7 @@ def run_scale(model_name: str, photos: int, thumbs_from: str | None = None,
         "fill_seconds": round(fill_s, 1),
         "cache_bytes_per_photo": round(cache_bytes / photos),
         "thumbnail_bytes_mean": round(float(np.mean([len(t) for t in thumbs]))),
-        **{k: round(v, 4) for k, v in results.items()},
+        **{k: round(v, 6) for k, v in results.items()},
     }
 
 
@@ -541,8 +566,8 @@ def _cpu_name() -> str:
 
 
 def _row_text(r: ModeResult) -> str:
-    return (f"{r.device:5} {r.mode:5} {r.precision:13} {r.decode_rate:8.1f} {r.model_rate:8.1f} {r.index_rate:9.1f} "
-            f"{r.naive_rate:7.2f} {r.speedup:7.1f}x {r.cosine_mean:8.5f} {r.cosine_worst:8.5f}")
+    return (f"{r.device:5} {r.mode:5} {r.precision:13} {r.decoder:7} {r.decode_rate:8.1f} {r.model_rate:8.1f} "
+            f"{r.index_rate:9.1f} {r.naive_rate:7.2f} {r.speedup:7.1f}x {r.cosine_mean:8.5f} {r.cosine_worst:8.5f}")
 
 
 def format_report(report: BenchReport) -> str:
@@ -555,7 +580,7 @@ def format_report(report: BenchReport) -> str:
         p = report.photos
         out.write(f"photos: {p.get('count')} from {p.get('source')}"
                   + (f" ({p['megapixels']:g} MP)" if "megapixels" in p else "") + "\n")
-        out.write("dev   mode  precision       decode    model  indexing   naive speed-up  cos mean cos worst\n")
+        out.write("dev   mode  precision     decoder   decode    model  indexing   naive speed-up  cos mean cos worst\n")
         for r in report.rows:
             out.write(_row_text(r) + "\n")
             for notice in r.notices:

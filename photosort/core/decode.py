@@ -23,6 +23,7 @@ import io
 import logging
 import math
 import os
+import threading
 import warnings
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -48,6 +49,12 @@ _TRANSPOSE = {
 # otherwise refuse large panoramas that draft mode decodes cheaply.
 Image.MAX_IMAGE_PIXELS = None
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+# A decode that stays above this many pixels after draft mode takes the one "big decode" slot.
+BIG_DECODE_PIXELS = 24_000_000
+_big_decodes = threading.Lock()
+_REDUCIBLE_MODES = ("RGB", "RGBA", "RGBX", "L", "LA", "CMYK", "I", "F")
+_EXIF_AFTER_PIXELS = ("PNG",)
 
 _heif_state: bool | None = None
 
@@ -159,7 +166,8 @@ def needed_size(prep: Preprocess, w: int, h: int) -> tuple[int, int]:
 def _load_upright(f: BinaryIO, prep: Preprocess, max_pixels: int) -> tuple[Image.Image, int, int]:
     image = open_checked(f, max_pixels)
     w, h = image.size
-    orientation = orientation_of(image)
+    # PNG may keep its EXIF after the pixels: asking for it decodes them, so that waits for the load.
+    orientation = None if image.format in _EXIF_AFTER_PIXELS else orientation_of(image)
     need = needed_size(prep, w, h)
     if image.format == "MPO":
         _select_mpf_preview(image, need)
@@ -167,12 +175,33 @@ def _load_upright(f: BinaryIO, prep: Preprocess, max_pixels: int) -> tuple[Image
         # JPEG: DCT scaling picks the largest reduction (1/2, 1/4, 1/8) that
         # still covers ``need``; HEIF: the smallest embedded thumbnail that does.
         image.draft("RGB", need)
-    image.load()
+    image, orientation = _load_bounded(image, need, orientation)
     if orientation in _TRANSPOSE:
         image = image.transpose(_TRANSPOSE[orientation])
     if orientation in (5, 6, 7, 8):
         w, h = h, w
     return _to_rgb(image), w, h
+
+
+def _load_bounded(image: Image.Image, need: tuple[int, int], orientation: int | None) -> tuple[Image.Image, int]:
+    """Decode (and read a late orientation); an image still huge after draft is decoded one at a time.
+
+    A 100 MP PNG is 400 MB in memory. Under the lock it is box-reduced right
+    away to little more than ``need``, so however many decode threads there
+    are, at most one huge bitmap exists at once.
+    """
+    w, h = image.size
+    if w * h <= BIG_DECODE_PIXELS:
+        image.load()
+        return image, orientation_of(image) if orientation is None else orientation
+    with _big_decodes:
+        image.load()
+        if orientation is None:
+            orientation = orientation_of(image)
+        factor = min(w // max(1, need[0]), h // max(1, need[1]))
+        if factor > 1 and image.mode in _REDUCIBLE_MODES:
+            image = image.reduce(factor)
+    return image, orientation
 
 
 def _select_mpf_preview(image: Image.Image, need: tuple[int, int]) -> None:

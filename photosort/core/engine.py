@@ -391,6 +391,21 @@ class Engine:
         ids = (int(photos.ids[i]) for i in order)
         return [pid for pid in ids if pid not in labelled][: max(0, limit)]
 
+    # ---- export ------------------------------------------------------------------
+    def plan_export(self, folder: str | os.PathLike[str], result: SortResult, destination: str | os.PathLike[str],
+                    *, mode: str = "copy", unsure: str = "folder") -> ExportPlan:
+        """What an export would do; photos that could not be read are listed as skipped, never exported."""
+        items = [ExportItem(Path(path), result.category_of(i), float(result.assignment.score[i]))
+                 for i, path in enumerate(result.embeddings.paths)]
+        plan = plan_export(items, Path(destination).expanduser(), mode=mode, unsure=unsure)
+        plan.skipped.extend((Path(path), f"could not be read: {error}") for path, error in self.failures(folder))
+        return plan
+
+    @property
+    def journal_dir(self) -> Path:
+        """Where move journals live (beside the cache) until the user clears them."""
+        return self.settings.cache_path.parent / "journals"
+
     def _head_row(self, name: str) -> tuple[int, str, list[str], bytes | None, dict]:
         row = self.cache.head_row(name)
         if row is None:

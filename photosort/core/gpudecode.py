@@ -117,8 +117,11 @@ def _decode_chunk(photos: list[EncodedPhoto], prep: Preprocess, device: torch.de
             results.append(_cpu_decode_or_reason(photo.path, prep, max_pixels))
             continue
         upright = orient(image, photo.orientation)
-        pixels = model_input_tensor(upright, prep).permute(1, 2, 0).cpu().numpy()
-        thumb = thumbnail_tensor(upright).permute(1, 2, 0).cpu().numpy()
+        resized = resize_shortest(upright, prep.size)
+        pixels = centre_crop(resized, prep.crop).permute(1, 2, 0).cpu().numpy()
+        # The thumbnail comes from the small resized image when it is big enough: far less work than 12 MP.
+        source = resized if max(resized.shape[1:]) >= THUMB_SIZE else upright
+        thumb = thumbnail_tensor(source).permute(1, 2, 0).cpu().numpy()
         results.append(DecodedPhoto(pixels, encode_thumbnail(thumb), photo.width, photo.height, photo.fingerprint))
     return results
 
@@ -167,20 +170,29 @@ def _resize(image: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tens
 
 def model_input_tensor(image: torch.Tensor, prep: Preprocess) -> torch.Tensor:
     """Shortest side to ``prep.size`` (bicubic) and a centre crop, on whatever device ``image`` is."""
+    return centre_crop(resize_shortest(image, prep.size), prep.crop)
+
+
+def resize_shortest(image: torch.Tensor, size: int) -> torch.Tensor:
+    """Bicubic, antialiased resize of a C x H x W image so its shortest side is ``size`` (as CLIP's processor)."""
     _, h, w = image.shape
     if w <= h:
-        new_w, new_h = prep.size, max(1, int(prep.size * h / w))
+        new_w, new_h = size, max(1, int(size * h / w))
     else:
-        new_w, new_h = max(1, int(prep.size * w / h)), prep.size
-    resized = _resize(image, (new_h, new_w), "bicubic")
-    top = max(0, (new_h - prep.crop) // 2)
-    left = max(0, (new_w - prep.crop) // 2)
-    crop = resized[:, top : top + prep.crop, left : left + prep.crop]
-    if crop.shape[1:] != (prep.crop, prep.crop):
-        padded = crop.new_zeros((3, prep.crop, prep.crop))
-        padded[:, : crop.shape[1], : crop.shape[2]] = crop
-        crop = padded
-    return crop
+        new_w, new_h = max(1, int(size * w / h)), size
+    return _resize(image, (new_h, new_w), "bicubic")
+
+
+def centre_crop(image: torch.Tensor, crop: int) -> torch.Tensor:
+    """The centre ``crop`` x ``crop`` square, padded with black where the image is smaller."""
+    _, h, w = image.shape
+    top, left = max(0, (h - crop) // 2), max(0, (w - crop) // 2)
+    out = image[:, top : top + crop, left : left + crop]
+    if out.shape[1:] != (crop, crop):
+        padded = out.new_zeros((3, crop, crop))
+        padded[:, : out.shape[1], : out.shape[2]] = out
+        out = padded
+    return out
 
 
 def thumbnail_tensor(image: torch.Tensor) -> torch.Tensor:

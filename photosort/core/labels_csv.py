@@ -68,7 +68,7 @@ def _parse_row(row: list[str], number: int, root: str, source: str) -> tuple[str
         raise LabelsError(f"{source}, line {number}: the path and the label must both be given.")
     if len(raw_path) > MAX_PATH_CHARS or len(label) > MAX_LABEL_CHARS or any(ord(c) < 32 for c in label):
         raise LabelsError(f"{source}, line {number}: the path or label is too long or has control characters.")
-    candidate = Path(raw_path).expanduser()
+    candidate = Path(raw_path)
     if not candidate.is_absolute():
         candidate = Path(root) / candidate
     real = os.path.realpath(candidate)

@@ -16,6 +16,7 @@ one-line notice; nothing here is fatal.
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections.abc import Callable
 
@@ -32,7 +33,10 @@ logging.getLogger("torchao").setLevel(logging.ERROR)
 def compile_tower(tower: torch.nn.Module, example: torch.Tensor) -> tuple[Tower | None, str | None]:
     """``tower`` compiled for ``example``'s shape, warmed up; (None, reason) when compiling fails."""
     log.info("compiling the vision tower for fast mode (once per run; ~40 s the first time)")
+    before = torch.get_num_threads()
     try:
+        # Inductor bakes the thread count into the kernels: compile with the count indexing will use.
+        torch.set_num_threads(torch_threads_for_indexing())
         compiled = torch.compile(tower, dynamic=False, options={"freezing": True})
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -41,7 +45,15 @@ def compile_tower(tower: torch.nn.Module, example: torch.Tensor) -> tuple[Tower 
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         log.debug("torch.compile failed", exc_info=True)
         return None, f"Fast mode could not compile the model ({reason}); running it uncompiled (slower)."
+    finally:
+        torch.set_num_threads(before)
     return compiled, None
+
+
+def torch_threads_for_indexing() -> int:
+    from .indexer import plan_threads
+
+    return plan_threads(os.cpu_count() or 1, "cpu").torch_threads
 
 
 def quantize_int8(tower: torch.nn.Module, example: torch.Tensor) -> tuple[Tower, bool, str | None]:

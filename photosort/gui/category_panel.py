@@ -1,4 +1,5 @@
-"""The side panel: typed categories, the unsure slider, and the groups with their counts.
+"""The side panel: the classifier in use, typed categories (or the classifier's label buttons),
+the unsure slider, and the groups with their counts.
 
 Typing is debounced (the worker embeds new category text, which may load the
 model the first time), the slider is coalesced to a few updates per second
@@ -18,11 +19,13 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPlainTextEdit,
     QSlider,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from ..core.zeroshot import DEFAULT_THRESHOLD, Category, parse_categories
+from .head_panel import ClassifierBar, HeadPanel
 from .photo_model import Group, group_colour
 
 ALL_PHOTOS = -2  # item data for "All photos" (never None: PySide6 6.12 leaks None read back from item data)
@@ -79,19 +82,15 @@ class CategoryPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 12, 8, 12)
         layout.setSpacing(6)
-        layout.addWidget(_heading("Categories"))
-        self.editor = QPlainTextEdit()
-        self.editor.setPlaceholderText(PLACEHOLDER)
-        self.editor.setAcceptDrops(False)  # a dropped folder opens it rather than pasting its path
-        self.editor.setTabChangesFocus(True)
-        self.editor.setMinimumHeight(110)
-        self.editor.setAccessibleName("Categories")
-        self.editor.textChanged.connect(self._typing.start)
-        layout.addWidget(self.editor, 2)
-        self.hint = QLabel("Photos re-sort as you type. Write <i>name = prompt</i> to describe a category yourself.")
-        self.hint.setWordWrap(True)
-        secondary(self.hint)
-        layout.addWidget(self.hint)
+        layout.addWidget(_heading("Sort by"))
+        self.classifier_bar = ClassifierBar()
+        layout.addWidget(self.classifier_bar)
+        layout.addSpacing(4)
+        self.head_panel = HeadPanel()
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self._build_editor())
+        self.pages.addWidget(self.head_panel)
+        layout.addWidget(self.pages, 2)
         layout.addSpacing(8)
         layout.addLayout(self._build_slider())
         layout.addSpacing(8)
@@ -108,6 +107,31 @@ class CategoryPanel(QWidget):
         self.groups.setAccessibleName("Groups")
         self.groups.currentItemChanged.connect(self._on_group_clicked)
         layout.addWidget(self.groups, 3)
+
+    def _build_editor(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        layout.addWidget(_heading("Categories"))
+        self.editor = QPlainTextEdit()
+        self.editor.setPlaceholderText(PLACEHOLDER)
+        self.editor.setAcceptDrops(False)  # a dropped folder opens it rather than pasting its path
+        self.editor.setTabChangesFocus(True)
+        self.editor.setMinimumHeight(110)
+        self.editor.setAccessibleName("Categories")
+        self.editor.textChanged.connect(self._typing.start)
+        layout.addWidget(self.editor, 2)
+        self.hint = QLabel("Photos re-sort as you type. Write <i>name = prompt</i> to describe a category yourself.")
+        self.hint.setWordWrap(True)
+        secondary(self.hint)
+        layout.addWidget(self.hint)
+        return page
+
+    def show_classifier(self, name: str) -> None:
+        """Show the label buttons of classifier ``name``, or (with "") the category editor."""
+        self.pages.setCurrentWidget(self.head_panel if name else self.pages.widget(0))
+        self.classifier_bar.set_current(name)
 
     def _build_slider(self) -> QVBoxLayout:
         box = QVBoxLayout()

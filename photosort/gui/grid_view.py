@@ -19,6 +19,7 @@ from PySide6.QtGui import (
     QPainterPath,
     QPaintEvent,
     QPalette,
+    QPen,
     QPixmap,
     QResizeEvent,
 )
@@ -150,32 +151,43 @@ class TileDelegate(QStyledItemDelegate):
 
     @staticmethod
     def _paint_chip(painter: QPainter, option: QStyleOptionViewItem, tile: Tile, rect: QRect) -> None:
-        """A coloured dot, the category (or Unsure) and the confidence, centred and elided to fit."""
-        label = tile.category if tile.category is not None else "Unsure"
-        percent = f" {tile.score:.0%}"
+        """The label as a solid chip with a check mark, or the prediction as an outlined chip with its confidence.
+
+        The two must be told apart at a glance: a label is the user's decision,
+        a prediction only the classifier's guess.
+        """
         font = QFont(option.font)
         font.setWeight(QFont.Weight.DemiBold)
         metrics = QFontMetrics(font)
-        dot = metrics.height() * 0.55
-        gap = 5
-        room = rect.width() - int(dot) - gap - metrics.horizontalAdvance(percent)
-        text = metrics.elidedText(label, Qt.TextElideMode.ElideRight, max(room, 10))
-        width = dot + gap + metrics.horizontalAdvance(text + percent)
-        x = rect.x() + (rect.width() - width) / 2
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(group_colour(tile.group))
-        painter.drawEllipse(QRectF(x, rect.y() + (rect.height() - dot) / 2, dot, dot))
+        labelled = tile.label is not None
+        colour = group_colour(tile.group)
+        text = f"\u2713 {tile.label}" if labelled else (tile.category if tile.category is not None else "Unsure")
+        percent = "" if labelled else f" {tile.score:.0%}"
+        pad = 7
+        room = rect.width() - 2 * pad - metrics.horizontalAdvance(percent)
+        text = metrics.elidedText(text, Qt.TextElideMode.ElideRight, max(room, 10))
+        width = metrics.horizontalAdvance(text + percent) + 2 * pad
+        chip = QRectF(rect.x() + (rect.width() - width) / 2, rect.y() + 0.5, width, rect.height() - 1)
+        path = QPainterPath()
+        path.addRoundedRect(chip, chip.height() / 2, chip.height() / 2)
+        if labelled:
+            painter.fillPath(path, colour)
+            text_colour = QColor("#1a1a1a") if colour.lightnessF() > 0.62 else QColor("#ffffff")
+        else:
+            painter.setPen(QPen(colour, 1.3))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawPath(path)
+            text_colour = option.palette.color(QPalette.ColorRole.Text)
         painter.setFont(font)
-        text_colour = option.palette.color(QPalette.ColorRole.Text)
         painter.setPen(text_colour)
-        text_x = int(x + dot + gap)
+        text_x = int(chip.x() + pad)
         painter.drawText(QRect(text_x, rect.y(), rect.right() - text_x + 1, rect.height()),
                          Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
-        dim = QColor(option.palette.color(QPalette.ColorRole.PlaceholderText))
-        painter.setPen(dim)
-        percent_x = text_x + metrics.horizontalAdvance(text)
-        painter.drawText(QRect(percent_x, rect.y(), rect.right() - percent_x + 1, rect.height()),
-                         Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, percent)
+        if percent:
+            painter.setPen(QColor(option.palette.color(QPalette.ColorRole.PlaceholderText)))
+            percent_x = text_x + metrics.horizontalAdvance(text)
+            painter.drawText(QRect(percent_x, rect.y(), rect.right() - percent_x + 1, rect.height()),
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, percent)
 
 
 class PhotoGridView(QListView):

@@ -1,8 +1,9 @@
-"""An inline message strip above the grid for errors and notices, with one action button.
+"""An inline message strip above the grid for errors and notices, with up to two action buttons.
 
 Errors the user can fix (a model that does not load, an unreadable folder,
 a full disk) belong in the window next to the work, not in a modal box or on
-the console; the action button goes straight to the fix (e.g. Settings).
+the console; the action button goes straight to the fix (e.g. Settings), and a
+second one offers the alternative where there is one (Finish / Undo).
 Colours are mixed from the palette so the strip reads well in light and dark.
 """
 
@@ -34,6 +35,7 @@ class MessageBar(QFrame):
         self.setObjectName("MessageBar")
         self._level = "info"
         self._action: Callable[[], None] | None = None
+        self._second_action: Callable[[], None] | None = None
         layout = QHBoxLayout(self)
         layout.setContentsMargins(10, 8, 6, 8)
         layout.setSpacing(10)
@@ -46,6 +48,9 @@ class MessageBar(QFrame):
         self.action_button = QPushButton()
         self.action_button.clicked.connect(self._run_action)
         layout.addWidget(self.action_button, 0, Qt.AlignmentFlag.AlignVCenter)
+        self.second_button = QPushButton()
+        self.second_button.clicked.connect(self._run_second_action)
+        layout.addWidget(self.second_button, 0, Qt.AlignmentFlag.AlignVCenter)
         self.close_button = QToolButton()
         self.close_button.setAutoRaise(True)
         self.close_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_TitleBarCloseButton))
@@ -61,12 +66,16 @@ class MessageBar(QFrame):
     def text(self) -> str:
         return self.label.text() if self.isVisibleTo(self.parentWidget()) else ""
 
-    def show_message(self, text: str, level: str = "error", action: tuple[str, Callable[[], None]] | None = None) -> None:
+    def show_message(self, text: str, level: str = "error", action: tuple[str, Callable[[], None]] | None = None,
+                     second: tuple[str, Callable[[], None]] | None = None) -> None:
         self._level = level if level in LEVELS else "error"
         self.label.setText(text)
         self._action = action[1] if action else None
         self.action_button.setText(action[0] if action else "")
         self.action_button.setVisible(action is not None)
+        self._second_action = second[1] if second else None
+        self.second_button.setText(second[0] if second else "")
+        self.second_button.setVisible(second is not None)
         size = self.style().pixelMetric(QStyle.PixelMetric.PM_SmallIconSize)
         self.icon.setPixmap(self.style().standardIcon(LEVELS[self._level][1]).pixmap(size, size))
         self._apply_colours()
@@ -74,10 +83,15 @@ class MessageBar(QFrame):
 
     def dismiss(self) -> None:
         self.hide()
-        self._action = None
+        self._action = self._second_action = None
 
     def _run_action(self) -> None:
         action = self._action
+        if action is not None:
+            action()
+
+    def _run_second_action(self) -> None:
+        action = self._second_action
         if action is not None:
             action()
 

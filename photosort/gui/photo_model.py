@@ -1,11 +1,18 @@
-"""The grid's model: photo ids, paths and zero-shot probabilities in numpy arrays, one row per visible photo.
+"""The grid's model: photo ids, paths, probabilities and labels in numpy arrays, one row per visible photo.
 
 Nothing here sorts with Python comparisons per row: grouping, filtering and
 ordering are numpy operations over the whole library (a few ms at 50,000
 photos), and the view is told with one layout change, so the selection and
-the scroll position survive a re-sort. Probabilities arrive from the worker;
+the scroll position survive a re-sort. Probabilities arrive from the worker
+(zero-shot for typed categories, or the active classifier's predictions);
 the unsure threshold is applied here because re-assigning from cached
 probabilities is an argmax, cheaper than a round trip to the worker thread.
+
+Labels (the user's clicks, by photo id) win over predictions: a labelled
+photo is grouped, filtered and exported under its label. "Label these next"
+shows the unlabelled photos the classifier is least sure about; that list is
+a snapshot taken when predictions arrive, so tiles do not jump away while
+the user labels them, and the next training re-ranks it.
 
 Python code reads tiles with :meth:`PhotoModel.tile`, not ``index.data()``:
 PySide6 6.12 drops a reference to ``None`` each time ``index.data()`` hands
@@ -24,6 +31,7 @@ import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QPixmap
 
+from ..core.heads import least_sure_order
 from ..core.zeroshot import DEFAULT_THRESHOLD, Category, assign
 from .thumbnail_cache import ThumbnailCache
 
@@ -37,7 +45,9 @@ GroupRole = Qt.ItemDataRole.UserRole + 5  # category index, or UNSURE
 BestGuessRole = Qt.ItemDataRole.UserRole + 6  # name of the best category even when unsure ("" if none)
 
 UNSURE = -1
+NO_LABEL = -1
 REBUILD_NAME_ORDER_ABOVE = 512  # photos added at once; fewer are inserted into the name order one by one
+LEAST_SURE_COUNT = 48  # photos shown by "Label these next": a few screens of clicks, then the head retrains
 SORT_KEYS = ("name", "confidence")
 
 # Tableau 10: distinct in both light and dark palettes, and friendly to colour-blind eyes.
@@ -60,9 +70,10 @@ class Tile:
 
     photo_id: int
     name: str
-    category: str | None  # None: unsure, or no categories typed
-    group: int
-    score: float
+    category: str | None  # the prediction; None: unsure, or no categories typed
+    group: int  # where the photo is grouped: its label if it has one, else the prediction (or UNSURE)
+    score: float  # confidence of the prediction
+    label: str | None = None  # the user's label, which wins over the prediction
 
 
 @dataclass(frozen=True)
@@ -93,8 +104,12 @@ class PhotoModel(QAbstractListModel):
         self._categories: tuple[Category, ...] = ()
         self._probs = np.zeros((0, 0), np.float32)
         self._threshold = DEFAULT_THRESHOLD
-        self._best = np.zeros(0, np.int64)
+        self._predicted = np.zeros(0, np.int64)  # best class per photo, or UNSURE
+        self._best = np.zeros(0, np.int64)  # the group: label if labelled, else predicted
         self._score = np.zeros(0, np.float32)
+        self._labels = np.zeros(0, np.int64)  # class index per photo, or NO_LABEL
+        self._label_of_id: dict[int, int] = {}  # every label of the active classifier, shown or not
+        self._least_sure: np.ndarray | None = None  # photo indexes shown by "Label these next"
         self._name_keys: list[tuple[str, str]] = []  # sorted (casefolded path, path)
         self._by_name: list[int] = []  # photo indexes in name order, parallel to _name_keys
         self._name_rank: np.ndarray | None = None
@@ -166,7 +181,8 @@ class PhotoModel(QAbstractListModel):
 
     def tile(self, row: int) -> Tile:
         i = int(self._order[row])
-        return Tile(int(self._ids[i]), self._names[i], self._category_of(i), int(self._best[i]), self._score_of(i))
+        return Tile(int(self._ids[i]), self._names[i], self._category_of(i), int(self._best[i]), self._score_of(i),
+                    self._label_name(i))
 
     def thumbnail(self, row: int) -> QPixmap | None:
         """The tile's thumbnail if loaded; otherwise None, and it is queued for loading."""
@@ -186,6 +202,26 @@ class PhotoModel(QAbstractListModel):
             return None
         rows = np.flatnonzero(self._order == i)
         return int(rows[0]) if len(rows) else None
+
+    def label_of(self, photo_id: int) -> int | None:
+        """The class index the user gave this photo, or None."""
+        return self._label_of_id.get(photo_id)
+
+    def labels(self) -> dict[int, int]:
+        """Every label of the active classifier (photo id -> class index), including photos not shown."""
+        return dict(self._label_of_id)
+
+    def label_counts(self) -> list[int]:
+        """Labels per class, for the classifier panel."""
+        counts = [0] * len(self._categories)
+        for label in self._label_of_id.values():
+            if 0 <= label < len(counts):
+                counts[label] += 1
+        return counts
+
+    @property
+    def least_sure_mode(self) -> bool:
+        return self._least_sure is not None
 
     def groups(self) -> list[Group]:
         """All photos, each category with its count, then Unsure (only when there are categories)."""
@@ -208,8 +244,11 @@ class PhotoModel(QAbstractListModel):
         self._ids = np.zeros(0, np.int64)
         self._paths, self._names, self._index_of = [], [], {}
         self._probs = np.zeros((0, len(self._categories)), np.float32)
-        self._best, self._score = np.zeros(0, np.int64), np.zeros(0, np.float32)
+        self._predicted, self._best = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        self._score, self._labels = np.zeros(0, np.float32), np.zeros(0, np.int64)
         self._name_keys, self._by_name, self._name_rank = [], [], None
+        if self._least_sure is not None:
+            self._least_sure = np.zeros(0, np.int64)
         self._order = np.zeros(0, np.int64)
         self.endResetModel()
         self.groupsChanged.emit()
@@ -235,6 +274,7 @@ class PhotoModel(QAbstractListModel):
         self._names += [os.path.basename(p) for p in new_paths]
         self._index_of.update({int(pid): start + k for k, pid in enumerate(ids[fresh])})
         self._probs = np.concatenate([self._probs, probs[fresh]]) if fresh.any() else self._probs
+        self._labels = np.concatenate([self._labels, self._labels_for(ids[fresh])])
         self._extend_name_order(range(start, len(self._ids)))
         self._assign()
         self._insert_visible(np.arange(start, len(self._ids)))
@@ -249,15 +289,26 @@ class PhotoModel(QAbstractListModel):
         self._names = [os.path.basename(p) for p in paths]
         self._index_of = {int(pid): k for k, pid in enumerate(self._ids)}
         self._probs = self._aligned_probabilities(categories, probabilities, len(ids))
+        self._labels = self._labels_for(self._ids)
         self._name_keys, self._by_name = [], []
         self._extend_name_order(range(len(self._ids)))
         self._assign()
+        if self._least_sure is not None:
+            self._least_sure = self._rank_least_sure()
         self._order = self._compute_order()
         self.endResetModel()
         self.groupsChanged.emit()
 
-    def set_scores(self, categories: tuple[Category, ...], ids: np.ndarray, probabilities: np.ndarray) -> None:
-        """New categories (or a new model): probabilities for the photos listed, by id."""
+    def set_scores(self, categories: tuple[Category, ...], ids: np.ndarray, probabilities: np.ndarray,
+                   labels: dict[int, int] | None = None) -> None:
+        """New categories, a new classifier or its new predictions: probabilities for the photos listed, by id.
+
+        ``labels`` (photo id -> class index) replaces the labels when given (another
+        classifier, or typed categories: ``{}``); None keeps them (new predictions).
+        """
+        if labels is not None:
+            self._label_of_id = dict(labels)
+        self._labels = self._labels_for(self._ids)
         self._categories = tuple(categories)
         self._probs = np.full((len(self._ids), len(self._categories)), np.nan, np.float32)
         rows = np.array([self._index_of.get(int(i), -1) for i in ids], dtype=np.int64)
@@ -267,6 +318,29 @@ class PhotoModel(QAbstractListModel):
         if self._filter is not None and self._filter >= len(self._categories):
             self._filter = None
         self._assign()
+        if self._least_sure is not None:
+            self._least_sure = self._rank_least_sure()
+        self._refresh_order()
+
+    def set_labels(self, changes: dict[int, int | None]) -> None:
+        """Label photos (photo id -> class index) or remove their labels (None); regroups at once."""
+        for photo_id, label in changes.items():
+            if label is None:
+                self._label_of_id.pop(photo_id, None)
+            elif 0 <= label < len(self._categories):
+                self._label_of_id[photo_id] = label
+        rows = [self._index_of[i] for i in changes if i in self._index_of]
+        if not rows:
+            return
+        self._labels[rows] = [self._label_of_id.get(int(self._ids[r]), NO_LABEL) for r in rows]
+        self._assign()
+        self._refresh_order()
+
+    def set_least_sure(self, enabled: bool) -> None:
+        """Show only the unlabelled photos the classifier is least sure about, least sure first (or go back)."""
+        if enabled == self.least_sure_mode:
+            return
+        self._least_sure = self._rank_least_sure() if enabled else None
         self._refresh_order()
 
     def set_threshold(self, threshold: float) -> None:
@@ -304,10 +378,28 @@ class PhotoModel(QAbstractListModel):
 
     def _assign(self) -> None:
         result = assign(self._probs, self._threshold)
-        self._best, self._score = result.best, result.score
+        self._predicted, self._score = result.best, result.score
+        self._best = np.where(self._labels >= 0, self._labels, self._predicted)
+
+    def _labels_for(self, ids: np.ndarray) -> np.ndarray:
+        if not self._label_of_id:
+            return np.full(len(ids), NO_LABEL, np.int64)
+        return np.fromiter((self._label_of_id.get(int(i), NO_LABEL) for i in ids), np.int64, len(ids))
+
+    def _rank_least_sure(self) -> np.ndarray:
+        """Unlabelled, scored photos by the margin between their two likeliest classes (the core's ranking)."""
+        if len(self._categories) < 2:
+            return np.zeros(0, np.int64)
+        candidates = np.flatnonzero((self._labels < 0) & np.isfinite(self._probs).all(axis=1))
+        order = least_sure_order(self._probs[candidates])
+        return candidates[order[:LEAST_SURE_COUNT]].astype(np.int64)
+
+    def _label_name(self, i: int) -> str | None:
+        label = int(self._labels[i])
+        return self._categories[label].name if 0 <= label < len(self._categories) else None
 
     def _category_of(self, i: int) -> str | None:
-        best = int(self._best[i])
+        best = int(self._predicted[i])
         return self._categories[best].name if best >= 0 else None
 
     def _score_of(self, i: int) -> float:
@@ -323,9 +415,12 @@ class PhotoModel(QAbstractListModel):
         if not self._categories:
             return self._paths[i]
         guess = self._best_guess(i)
-        best = int(self._best[i])
-        label = self._categories[best].name if best >= 0 else (f"Unsure (maybe {guess})" if guess else "Unsure")
-        return f"{self._paths[i]}\n{label} · {self._score_of(i):.0%}"
+        best = int(self._predicted[i])
+        predicted = self._categories[best].name if best >= 0 else (f"Unsure (maybe {guess})" if guess else "Unsure")
+        label = self._label_name(i)
+        if label is not None:
+            return f"{self._paths[i]}\nLabelled {label} · predicted {predicted} {self._score_of(i):.0%}"
+        return f"{self._paths[i]}\n{predicted} · {self._score_of(i):.0%}"
 
     def _passes_filter(self, indexes: np.ndarray) -> np.ndarray:
         if self._filter is None:
@@ -333,9 +428,12 @@ class PhotoModel(QAbstractListModel):
         return indexes[self._best[indexes] == self._filter]
 
     def _compute_order(self) -> np.ndarray:
+        if self._least_sure is not None:
+            return self._passes_filter(self._least_sure)
         shown = self._passes_filter(np.arange(len(self._ids)))
         if self._sort == "confidence" and self._categories:
-            secondary = -np.nan_to_num(self._score[shown], nan=-1.0)
+            certainty = np.where(self._labels[shown] >= 0, 2.0, np.nan_to_num(self._score[shown], nan=-1.0))
+            secondary = -certainty  # labelled photos first, then the surest predictions
         else:
             secondary = self._names_rank()[shown]
         if self._grouped and self._categories:
@@ -372,6 +470,8 @@ class PhotoModel(QAbstractListModel):
 
     def _insert_visible(self, new_indexes: np.ndarray) -> None:
         """Append newly added photos that pass the filter as rows at the end (re-sorted right after)."""
+        if self._least_sure is not None:
+            return  # new photos join "Label these next" when the next predictions re-rank it
         shown = self._passes_filter(new_indexes)
         if not len(shown):
             return

@@ -57,6 +57,20 @@ class Preferences:
     def set_threshold(self, value: float) -> None:
         self.store.setValue("categories/threshold", float(value))
 
+    # ---- classifiers and export ------------------------------------------------------
+    def active_classifier(self) -> str:
+        """The classifier that sorted the grid last time ("" : the typed categories)."""
+        return str(self.store.value("classifier/active", "", str))
+
+    def set_active_classifier(self, name: str) -> None:
+        self.store.setValue("classifier/active", name)
+
+    def export_destination(self) -> str:
+        return str(self.store.value("export/destination", "", str))
+
+    def set_export_destination(self, folder: str) -> None:
+        self.store.setValue("export/destination", folder)
+
     # ---- view ----------------------------------------------------------------------
     def geometry(self) -> QByteArray | None:
         value = self.store.value("window/geometry")

@@ -1,0 +1,443 @@
+"""Export sorted folders: choose, preview the plan, run it with progress and cancel, then a summary.
+
+The dialog only collects choices and shows results; the plan and the export
+are the engine's (:meth:`Engine.plan_export`, :func:`run_export`), run by the
+worker, exactly as ``photosort export`` does. What the preview table shows is
+the plan that the Export button carries out, so nothing is written before
+the user has seen how many photos go to each folder. Every choice change asks
+for a new plan (debounced); a reply to an older request is ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QCloseEvent, QDesktopServices, QKeyEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.engine import HeadSummary
+from ..core.export import ExportPlan, ExportResult, UndoResult
+from .head_panel import TYPED_CATEGORIES
+from .worker import ExportOutcome, ExportPreview, ExportRequest, UndoOutcome, WorkerClient
+
+log = logging.getLogger(__name__)
+
+PREVIEW_DELAY_MS = 150
+MODES = {
+    "copy": ("&Copy", "Copy", "Copies each photo (verified against the original); your photos stay where they are."),
+    "move": ("&Move", "Move", "Moves each photo; the move can be undone afterwards (Edit ▸ Move Exports…)."),
+    "link": ("&Link", "Link", "Adds links to your photos (hard links where possible): no extra disk space."),
+}
+PAST = {"copy": "Copied", "move": "Moved", "link": "Linked"}
+DOING = {"copy": "Copying", "move": "Moving", "link": "Linking"}
+MAX_LISTED_PROBLEMS = 200
+
+
+def photos(n: int) -> str:
+    return f"{n:,} photo{'s' if n != 1 else ''}"
+
+
+def describe_plan(plan: ExportPlan) -> str:
+    """One line under the preview: how many photos go into how many folders, and how many stay."""
+    counts = plan.counts()
+    text = f"{photos(sum(counts.values()))} into {len(counts):,} folder{'s' if len(counts) != 1 else ''}"
+    if plan.skipped:
+        text += f" · {photos(len(plan.skipped))} left where they are"
+    return text
+
+
+def describe_result(mode: str, result: ExportResult, destination: Path, error: str) -> str:
+    """The summary a user reads after an export (or finishing a move)."""
+    lines = []
+    if error:
+        lines.append(error)
+    folders = len({p.destination.parent for p in result.placed})
+    done = f"{PAST.get(mode, 'Exported')} {photos(result.done)}"
+    if folders:
+        done += f" into {folders:,} folder{'s' if folders != 1 else ''}"
+    lines.append(f"{done} in {destination}.")
+    if result.cancelled:
+        kept = "They stay there; Undo Move puts them back." if mode == "move" else "They are kept."
+        lines.append(f"Stopped before the end. {kept}")
+    if mode == "copy" and result.done:
+        lines.append("Every copy was verified against its original.")
+    if result.skipped:
+        lines.append(f"{photos(len(result.skipped))} left where they were (unsure, unreadable or already there).")
+    if result.failed:
+        lines.append(f"{photos(len(result.failed))} could not be exported; see the list below.")
+    return "\n".join(lines)
+
+
+def describe_undo(result: UndoResult) -> str:
+    lines = [f"Put {photos(result.restored)} back where they were."]
+    if result.renamed:
+        lines.append(f"{photos(len(result.renamed))} got a new name because another file had taken their place.")
+    if result.failed:
+        lines.append(f"{photos(len(result.failed))} could not be put back; see the list below.")
+    if result.cancelled:
+        lines.append("Stopped before the end; undo again to put back the rest.")
+    return "\n".join(lines)
+
+
+class ExportDialog(QDialog):
+    """Destination, mode, classifier and unsure choice; live preview; progress; summary with Open Folder."""
+
+    movedPhotos = Signal()  # a move (or its undo) changed where photos are
+
+    def __init__(self, client: WorkerClient, heads: list[HeadSummary], classifier: str, threshold: float,
+                 destination: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export Sorted Folders")
+        self.setMinimumWidth(560)
+        self._client = client
+        self._threshold = threshold
+        self._request = 0
+        self._preview: ExportPreview | None = None
+        self._state = "choosing"  # choosing, running, undoing, done
+        self._mode_running = "copy"
+        self._outcome: ExportOutcome | None = None
+        self._preview_timer = QTimer(self, singleShot=True, interval=PREVIEW_DELAY_MS)
+        self._preview_timer.timeout.connect(self.request_preview)
+        self._build(heads, classifier, destination)
+        worker = client.worker
+        worker.exportPlanned.connect(self._on_planned)
+        worker.exportProgress.connect(self._on_progress)
+        worker.exportFinished.connect(self._on_finished)
+        worker.undoFinished.connect(self._on_undone)
+        self._update_choices()
+
+    # ---- building ------------------------------------------------------------------------
+    def _build(self, heads: list[HeadSummary], classifier: str, destination: str) -> None:
+        layout = QVBoxLayout(self)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self._build_choices(heads, classifier, destination))
+        self.pages.addWidget(self._build_progress())
+        self.pages.addWidget(self._build_summary())
+        layout.addWidget(self.pages, 1)
+        buttons = QHBoxLayout()
+        self.open_button = QPushButton("Open Folder")
+        self.open_button.clicked.connect(self.open_destination)
+        self.undo_button = QPushButton("Undo Move")
+        self.undo_button.setToolTip("Put every moved photo back where it was")
+        self.undo_button.clicked.connect(self.undo_move)
+        buttons.addWidget(self.open_button)
+        buttons.addWidget(self.undo_button)
+        buttons.addStretch(1)
+        self.close_button = QPushButton("Cancel")
+        self.close_button.clicked.connect(self._close_or_cancel)
+        self.export_button = QPushButton("Export")
+        self.export_button.setDefault(True)
+        self.export_button.clicked.connect(self.start_export)
+        buttons.addWidget(self.close_button)
+        buttons.addWidget(self.export_button)
+        layout.addLayout(buttons)
+
+    def _build_choices(self, heads: list[HeadSummary], classifier: str, destination: str) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        form = QFormLayout()
+        row = QHBoxLayout()
+        self.destination_edit = QLineEdit(destination)
+        self.destination_edit.setPlaceholderText("The folder to fill with one folder per category")
+        self.destination_edit.textChanged.connect(self._schedule_preview)
+        row.addWidget(self.destination_edit, 1)
+        self.browse_button = QPushButton("Choose…")
+        self.browse_button.clicked.connect(self.choose_destination)
+        row.addWidget(self.browse_button)
+        form.addRow("Destination:", row)
+
+        self.classifier_combo = QComboBox()
+        self.classifier_combo.addItem(TYPED_CATEGORIES, "")
+        for head in heads:
+            if head.for_this_model:
+                self.classifier_combo.addItem(head.name, head.name)
+        self.classifier_combo.setCurrentIndex(max(0, self.classifier_combo.findData(classifier)))
+        self.classifier_combo.currentIndexChanged.connect(self._schedule_preview)
+        form.addRow("Sort by:", self.classifier_combo)
+
+        self.mode_group = QButtonGroup(self)
+        modes = QHBoxLayout()
+        self.mode_buttons: dict[str, QRadioButton] = {}
+        for key, (text, _verb, _help) in MODES.items():
+            button = QRadioButton(text)
+            self.mode_group.addButton(button)
+            self.mode_buttons[key] = button
+            modes.addWidget(button)
+            button.toggled.connect(self._update_choices)
+        modes.addStretch(1)
+        self.mode_buttons["copy"].setChecked(True)
+        form.addRow("Photos:", modes)
+        self.mode_help = QLabel()
+        self.mode_help.setWordWrap(True)
+        form.addRow("", self.mode_help)
+
+        self.unsure_group = QButtonGroup(self)
+        self.unsure_folder = QRadioButton("Put them in an “Unsure” folder")
+        self.unsure_skip = QRadioButton("Leave them where they are")
+        for button in (self.unsure_folder, self.unsure_skip):
+            self.unsure_group.addButton(button)
+            button.toggled.connect(self._schedule_preview)
+        self.unsure_folder.setChecked(True)
+        unsure = QVBoxLayout()
+        unsure.addWidget(self.unsure_folder)
+        unsure.addWidget(self.unsure_skip)
+        form.addRow(f"Unsure (< {self._threshold:.0%}):", unsure)
+        layout.addLayout(form)
+
+        self.preview_table = QTableWidget(0, 2)
+        self.preview_table.setHorizontalHeaderLabels(["Folder", "Photos"])
+        self.preview_table.verticalHeader().hide()
+        self.preview_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.preview_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.preview_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.preview_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.preview_table.setMinimumHeight(170)
+        layout.addWidget(self.preview_table, 1)
+        self.preview_label = QLabel()
+        self.preview_label.setWordWrap(True)
+        layout.addWidget(self.preview_label)
+        return page
+
+    def _build_progress(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.addStretch(1)
+        self.progress_label = QLabel()
+        layout.addWidget(self.progress_label)
+        self.progress_bar = QProgressBar()
+        layout.addWidget(self.progress_bar)
+        layout.addStretch(1)
+        return page
+
+    def _build_summary(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        self.summary_label = QLabel()
+        self.summary_label.setWordWrap(True)
+        self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.summary_label)
+        self.problems_view = QPlainTextEdit()
+        self.problems_view.setReadOnly(True)
+        layout.addWidget(self.problems_view, 1)
+        return page
+
+    # ---- choices -------------------------------------------------------------------------
+    def mode(self) -> str:
+        return next((k for k, b in self.mode_buttons.items() if b.isChecked()), "copy")
+
+    def set_mode(self, mode: str) -> None:
+        self.mode_buttons[mode].setChecked(True)
+
+    def choice(self) -> ExportRequest:
+        return ExportRequest(os.path.expanduser(self.destination_edit.text().strip()), self.mode(),
+                             str(self.classifier_combo.currentData() or ""),
+                             "folder" if self.unsure_folder.isChecked() else "skip", self._threshold)
+
+    def choose_destination(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export into this folder",
+                                                  self.destination_edit.text() or os.path.expanduser("~"))
+        if folder:
+            self.destination_edit.setText(folder)
+
+    def _update_choices(self) -> None:
+        self.mode_help.setText(MODES[self.mode()][2])
+        self._schedule_preview()
+
+    def _schedule_preview(self) -> None:
+        self._preview = None
+        self.export_button.setEnabled(False)
+        self._preview_timer.start()
+
+    def request_preview(self) -> None:
+        """Ask the worker for the plan of the current choices (nothing is written)."""
+        self._preview_timer.stop()
+        choice = self.choice()
+        if not choice.destination:
+            self._show_preview_message("Choose a destination folder to see the plan.")
+            return
+        self.preview_label.setText("Planning…")
+        self._request = self._client.preview_export(choice)
+
+    # ---- worker messages ---------------------------------------------------------------------
+    def _on_planned(self, preview: ExportPreview) -> None:
+        if preview.request != self._request or self._state != "choosing":
+            return
+        self._preview = preview
+        if preview.plan is None:
+            self._show_preview_message(preview.error)
+            return
+        plan = preview.plan
+        counts = plan.counts()
+        self.preview_table.setRowCount(len(counts))
+        for row, (folder, count) in enumerate(counts.items()):
+            name = QTableWidgetItem(folder)
+            name.setToolTip(str(plan.destination / folder))
+            number = QTableWidgetItem(f"{count:,}")
+            number.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.preview_table.setItem(row, 0, name)
+            self.preview_table.setItem(row, 1, number)
+        self.preview_label.setText(describe_plan(plan))
+        self.preview_label.setToolTip("\n".join(f"{p.name}: {why}" for p, why in plan.skipped[:20]))
+        total = len(plan.moves)
+        self.export_button.setText(f"{MODES[plan.mode][1]} {photos(total)}")
+        self.export_button.setEnabled(total > 0)
+
+    def _show_preview_message(self, text: str) -> None:
+        self.preview_table.setRowCount(0)
+        self.preview_label.setText(text)
+        self.export_button.setText("Export")
+        self.export_button.setEnabled(False)
+
+    def preview_counts(self) -> dict[str, int]:
+        """The preview as shown (folder -> photos), for tests and screen readers alike."""
+        return {self.preview_table.item(r, 0).text(): int(self.preview_table.item(r, 1).text().replace(",", ""))
+                for r in range(self.preview_table.rowCount())}
+
+    # ---- running ---------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._state in ("running", "undoing")
+
+    @property
+    def running_mode(self) -> str:
+        return self._mode_running
+
+    def start_export(self) -> None:
+        """Carry out the previewed plan."""
+        if self._preview is None or self._preview.plan is None or self._state != "choosing":
+            return
+        self._mode_running = self._preview.plan.mode
+        self._state = "running"
+        total = len(self._preview.plan.moves)
+        self.progress_bar.setRange(0, max(1, total))
+        self.progress_bar.setValue(0)
+        self.progress_label.setText(f"{DOING[self._mode_running]} {photos(total)}…")
+        self._show_running()
+        self._client.run_export(self._preview.request)
+
+    def cancel(self) -> None:
+        """Stop after the photo being written; everything done so far is kept (and a move stays undoable)."""
+        if self.running:
+            self._client.cancel_export()
+            self.progress_label.setText("Stopping after this photo…")
+            self.close_button.setEnabled(False)
+
+    def _show_running(self) -> None:
+        self.pages.setCurrentIndex(1)
+        self.export_button.hide()
+        self.open_button.hide()
+        self.undo_button.hide()
+        self.close_button.setText("Cancel")
+        self.close_button.setEnabled(True)
+
+    def _on_progress(self, done: int, total: int) -> None:
+        if not self.running:
+            return
+        self.progress_bar.setRange(0, max(1, total))
+        self.progress_bar.setValue(done)
+        if self.close_button.isEnabled():
+            verb = "Putting back" if self._state == "undoing" else DOING[self._mode_running]
+            self.progress_label.setText(f"{verb} {done:,} of {photos(total)}…")
+
+    def _on_finished(self, outcome: ExportOutcome) -> None:
+        if self._state != "running":
+            return
+        self._outcome = outcome
+        self._state = "done"
+        if outcome.result is None:
+            self._show_summary(outcome.error or "The export did not start.", [])
+            return
+        destination = outcome.plan.destination if outcome.plan is not None else Path()
+        self._show_summary(describe_result(self._mode_running, outcome.result, destination, outcome.error),
+                           outcome.result.failed)
+        self.open_button.show()
+        moved = self._mode_running == "move" and outcome.result.journal is not None and outcome.result.done > 0
+        self.undo_button.setVisible(moved)
+        if moved:
+            self.movedPhotos.emit()
+
+    def undo_move(self) -> None:
+        """Put the photos of this move back (from its journal)."""
+        if self._outcome is None or self._outcome.result is None or self._outcome.result.journal is None:
+            return
+        self._state = "undoing"
+        self.progress_bar.setRange(0, 0)
+        self.progress_label.setText("Putting the photos back…")
+        self._show_running()
+        self._client.undo_move(str(self._outcome.result.journal))
+
+    def _on_undone(self, outcome: UndoOutcome) -> None:
+        if self._state != "undoing":
+            return
+        self._state = "done"
+        if outcome.result is None:
+            self._show_summary(outcome.error, [])
+        else:
+            self._show_summary(describe_undo(outcome.result), outcome.result.failed)
+        self.movedPhotos.emit()
+
+    def _show_summary(self, text: str, problems: list[tuple[Path, str]]) -> None:
+        self.pages.setCurrentIndex(2)
+        self.summary_label.setText(text)
+        listed = [f"{path}: {why}" for path, why in problems[:MAX_LISTED_PROBLEMS]]
+        if len(problems) > MAX_LISTED_PROBLEMS:
+            listed.append(f"… and {len(problems) - MAX_LISTED_PROBLEMS:,} more (see the log)")
+        self.problems_view.setPlainText("\n".join(listed))
+        self.problems_view.setVisible(bool(problems))
+        self.export_button.hide()
+        self.undo_button.hide()
+        self.close_button.setText("Close")
+        self.close_button.setEnabled(True)
+
+    def summary_text(self) -> str:
+        return self.summary_label.text()
+
+    def open_destination(self) -> None:
+        plan = self._outcome.plan if self._outcome is not None else None
+        if plan is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(plan.destination)))
+
+    # ---- closing --------------------------------------------------------------------------------
+    def _close_or_cancel(self) -> None:
+        if self.running:
+            self.cancel()
+        else:
+            self.reject()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape and self.running:
+            self.cancel()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.running:  # the window's close button: stop after this photo, stay open until stopped
+            self.cancel()
+            event.ignore()
+            return
+        super().closeEvent(event)
