@@ -585,7 +585,8 @@ def format_report(report: BenchReport) -> str:
             out.write(_row_text(r) + "\n")
             for notice in r.notices:
                 out.write(f"      note: {notice}\n")
-        out.write("rates in photos/s; indexing = steady state of the real indexer; cosine vs the naive pipeline\n")
+        out.write("rates in photos/s; indexing: the real indexer, model warm, over 10+ batches; "
+                  "speed-up: indexing / naive; cosine: cached vectors vs the naive pipeline's\n")
     if report.scale:
         s = report.scale
         out.write(f"at scale ({s['photos']} cached photos): open library {s['open_library_s'] * 1000:.0f} ms, "

@@ -4,23 +4,27 @@ Loading goes through Hugging Face ``from_pretrained``, so a user with internet
 gets ``openai/clip-vit-base-patch32`` downloaded and cached on first use and a
 local model folder works offline.
 
-Precision is chosen per device at run time (ViT-B/32, batch 16, 2 cores of a
-Sapphire Rapids CPU, measured with ``photosort bench``):
+Precision is chosen per device at run time. Figures: ViT-B/32 stand-in, 2
+cores of a Sapphire Rapids Xeon (AMX), batches of 16, ``photosort bench``;
+"model" is the model alone, "indexing" the whole pipeline on 12 MP JPEGs:
 
-* CUDA: fp16, batches sized to the GPU, input copied through pinned memory.
+* CUDA: fp16, batches sized to the GPU (up to 128), input through one reused
+  pinned buffer.
 * CPU, default (``auto``): bf16 where the CPU has native bf16 (AVX512-BF16 or
-  AMX: ~45 photos/s vs ~15 in fp32), fp32 elsewhere. bf16 vectors agree with
-  fp32 ones to cosine >= 0.9999, so both share one cache key.
-* CPU, ``fp32``: the strict reference.
+  AMX; model ~75 photos/s, indexing ~45) and fp32 elsewhere. bf16 vectors agree
+  with fp32 ones to cosine >= 0.9999, so both share one cache key.
+* CPU, ``fp32``: the strict reference (model ~25 photos/s, indexing ~21).
 * CPU, ``fast`` (opt-in): the vision tower compiled with ``torch.compile``
-  (inductor, frozen weights), in bf16 where the CPU has it (~65 photos/s, same
-  vectors as bf16, so the same cache key) and otherwise int8: torchao's
-  dynamic int8 (``photosort[fast]``) compiled, or, without torchao,
-  ``torch.ao``'s deprecated ``quantize_dynamic`` (both ~1.5x fp32 on AVX2).
-  torchao int8 is *slower* than bf16 where bf16 is native (~31 vs ~65 photos/s),
-  so it is not used there. Compiling needs a C++ compiler and takes ~40 s the
-  first time (~15 s once inductor's cache, kept beside the photosort cache, is
-  warm); when it fails the model runs uncompiled, with a notice.
+  (inductor, frozen weights). Where bf16 is native it stays bf16 (model ~88
+  photos/s; vectors as bf16's, same cache key); indexing barely gains (~45)
+  because decoding the JPEGs is then most of the work. Elsewhere it goes int8:
+  torchao's dynamic int8 compiled (optional extra ``photosort[fast]``), or,
+  without torchao, torch.ao's deprecated ``quantize_dynamic``; both ran ~1.55x
+  fp32 with oneDNN limited to AVX2. torchao int8 is not used where bf16 is
+  native: it needed ~20 % more CPU time than compiled bf16 there. Compiling
+  needs a C++ compiler and takes ~40 s the first time, ~10 s once inductor's
+  cache (kept beside the photosort cache) is warm; when it fails the model
+  runs uncompiled, with a notice.
 
 The model identity (``model_key``) names the weights *and* the precision
 family, so int8 vectors (cosine ~0.999 to exact ones) are never mixed with
@@ -47,6 +51,10 @@ from .decode import Preprocess
 from .errors import ModelLoadError
 
 log = logging.getLogger(__name__)
+# transformers imports torchao when it is installed (photosort[fast]); torchao then warns about optional
+# kernels built for other torch versions, which photosort does not use.
+logging.getLogger("torchao").setLevel(logging.ERROR)
+logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)  # torchao's enum registrations, same story
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)

@@ -2,11 +2,12 @@
 
 ``torch.compile`` (inductor, with frozen weights so constant folding and
 weight prepacking happen once) fuses the ViT's elementwise work into its
-matrix products: ~1.4x eager bf16 on 2 Sapphire Rapids cores. Where the CPU
-has no native bf16, the Linear layers go int8: torchao's
+matrix products: ~1.15x eager bf16 for the model on 2 Sapphire Rapids cores.
+Where the CPU has no native bf16, the Linear layers go int8: torchao's
 ``Int8DynamicActivationInt8WeightConfig`` (optional extra ``photosort[fast]``)
 compiled the same way, else torch.ao's ``quantize_dynamic`` (deprecated, but
-it needs nothing extra and runs at the same speed as torchao on AVX2).
+it needs nothing extra and ran as fast as torchao's with oneDNN held to AVX2:
+~1.55x fp32). Int8 vectors agree with fp32 ones to cosine ~0.9995.
 
 Compiling can fail (no C++ compiler, an unsupported platform, a torch/torchao
 mismatch): every step falls back to something that works and says so in a
@@ -25,9 +26,6 @@ import torch
 log = logging.getLogger(__name__)
 
 Tower = Callable[[torch.Tensor], torch.Tensor]
-
-# torchao warns at import about optional kernels built for other torch versions; they are not used here.
-logging.getLogger("torchao").setLevel(logging.ERROR)
 
 
 def compile_tower(tower: torch.nn.Module, example: torch.Tensor) -> tuple[Tower | None, str | None]:

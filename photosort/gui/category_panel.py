@@ -82,7 +82,7 @@ class CategoryPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 12, 8, 12)
         layout.setSpacing(6)
-        layout.addWidget(_heading("Sort by"))
+        layout.addWidget(_heading("Classifier"))
         self.classifier_bar = ClassifierBar()
         layout.addWidget(self.classifier_bar)
         layout.addSpacing(4)

@@ -91,6 +91,14 @@ def describe_result(mode: str, result: ExportResult, destination: Path, error: s
     return "\n".join(lines)
 
 
+def describe_folders(result: ExportResult) -> str:
+    """Photos placed per folder, one line each, as a list under the summary."""
+    counts: dict[str, int] = {}
+    for placed in result.placed:
+        counts[placed.destination.parent.name] = counts.get(placed.destination.parent.name, 0) + 1
+    return "\n".join(f"    {name}: {photos(n)}" for name, n in sorted(counts.items(), key=lambda kv: kv[0].casefold()))
+
+
 def describe_undo(result: UndoResult) -> str:
     lines = [f"Put {photos(result.restored)} back where they were."]
     if result.renamed:
@@ -106,6 +114,8 @@ class ExportDialog(QDialog):
     """Destination, mode, classifier and unsure choice; live preview; progress; summary with Open Folder."""
 
     movedPhotos = Signal()  # a move (or its undo) changed where photos are
+    previewShown = Signal()  # the preview table (or why there is none) shows the latest choices
+    summaryShown = Signal()  # an export or undo ended and its summary is on screen
 
     def __init__(self, client: WorkerClient, heads: list[HeadSummary], classifier: str, threshold: float,
                  destination: str = "", parent: QWidget | None = None) -> None:
@@ -145,6 +155,8 @@ class ExportDialog(QDialog):
         self.undo_button.clicked.connect(self.undo_move)
         buttons.addWidget(self.open_button)
         buttons.addWidget(self.undo_button)
+        self.open_button.hide()
+        self.undo_button.hide()
         buttons.addStretch(1)
         self.close_button = QPushButton("Cancel")
         self.close_button.clicked.connect(self._close_or_cancel)
@@ -187,9 +199,10 @@ class ExportDialog(QDialog):
             self.mode_group.addButton(button)
             self.mode_buttons[key] = button
             modes.addWidget(button)
-            button.toggled.connect(self._update_choices)
         modes.addStretch(1)
         self.mode_buttons["copy"].setChecked(True)
+        for button in self.mode_buttons.values():
+            button.toggled.connect(self._update_choices)
         form.addRow("Photos:", modes)
         self.mode_help = QLabel()
         self.mode_help.setWordWrap(True)
@@ -198,10 +211,10 @@ class ExportDialog(QDialog):
         self.unsure_group = QButtonGroup(self)
         self.unsure_folder = QRadioButton("Put them in an “Unsure” folder")
         self.unsure_skip = QRadioButton("Leave them where they are")
-        for button in (self.unsure_folder, self.unsure_skip):
-            self.unsure_group.addButton(button)
-            button.toggled.connect(self._schedule_preview)
+        self.unsure_group.addButton(self.unsure_folder)
+        self.unsure_group.addButton(self.unsure_skip)
         self.unsure_folder.setChecked(True)
+        self.unsure_folder.toggled.connect(self._schedule_preview)
         unsure = QVBoxLayout()
         unsure.addWidget(self.unsure_folder)
         unsure.addWidget(self.unsure_skip)
@@ -240,9 +253,13 @@ class ExportDialog(QDialog):
         self.summary_label.setWordWrap(True)
         self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.summary_label)
+        self.folders_label = QLabel()
+        self.folders_label.setTextFormat(Qt.TextFormat.PlainText)
+        layout.addWidget(self.folders_label)
         self.problems_view = QPlainTextEdit()
         self.problems_view.setReadOnly(True)
         layout.addWidget(self.problems_view, 1)
+        layout.addStretch(1)
         return page
 
     # ---- choices -------------------------------------------------------------------------
@@ -269,6 +286,7 @@ class ExportDialog(QDialog):
 
     def _schedule_preview(self) -> None:
         self._preview = None
+        self._request = -1  # a plan already on its way answers the old choices: ignore it
         self.export_button.setEnabled(False)
         self._preview_timer.start()
 
@@ -293,7 +311,7 @@ class ExportDialog(QDialog):
         plan = preview.plan
         counts = plan.counts()
         self.preview_table.setRowCount(len(counts))
-        for row, (folder, count) in enumerate(counts.items()):
+        for row, (folder, count) in enumerate(sorted(counts.items(), key=lambda kv: kv[0].casefold())):
             name = QTableWidgetItem(folder)
             name.setToolTip(str(plan.destination / folder))
             number = QTableWidgetItem(f"{count:,}")
@@ -305,12 +323,18 @@ class ExportDialog(QDialog):
         total = len(plan.moves)
         self.export_button.setText(f"{MODES[plan.mode][1]} {photos(total)}")
         self.export_button.setEnabled(total > 0)
+        self.previewShown.emit()
 
     def _show_preview_message(self, text: str) -> None:
         self.preview_table.setRowCount(0)
         self.preview_label.setText(text)
         self.export_button.setText("Export")
         self.export_button.setEnabled(False)
+        self.previewShown.emit()
+
+    def plan(self) -> ExportPlan | None:
+        """The plan on screen, which Export carries out (None while choices change or when there is none)."""
+        return self._preview.plan if self._preview is not None else None
 
     def preview_counts(self) -> dict[str, int]:
         """The preview as shown (folder -> photos), for tests and screen readers alike."""
@@ -373,7 +397,7 @@ class ExportDialog(QDialog):
             return
         destination = outcome.plan.destination if outcome.plan is not None else Path()
         self._show_summary(describe_result(self._mode_running, outcome.result, destination, outcome.error),
-                           outcome.result.failed)
+                           outcome.result.failed, describe_folders(outcome.result))
         self.open_button.show()
         moved = self._mode_running == "move" and outcome.result.journal is not None and outcome.result.done > 0
         self.undo_button.setVisible(moved)
@@ -400,18 +424,22 @@ class ExportDialog(QDialog):
             self._show_summary(describe_undo(outcome.result), outcome.result.failed)
         self.movedPhotos.emit()
 
-    def _show_summary(self, text: str, problems: list[tuple[Path, str]]) -> None:
+    def _show_summary(self, text: str, problems: list[tuple[Path, str]], folders: str = "") -> None:
         self.pages.setCurrentIndex(2)
         self.summary_label.setText(text)
+        self.folders_label.setText(folders)
+        self.folders_label.setVisible(bool(folders))
         listed = [f"{path}: {why}" for path, why in problems[:MAX_LISTED_PROBLEMS]]
         if len(problems) > MAX_LISTED_PROBLEMS:
             listed.append(f"… and {len(problems) - MAX_LISTED_PROBLEMS:,} more (see the log)")
         self.problems_view.setPlainText("\n".join(listed))
         self.problems_view.setVisible(bool(problems))
+        self.pages.widget(2).layout().setStretch(3, 0 if problems else 1)
         self.export_button.hide()
         self.undo_button.hide()
         self.close_button.setText("Close")
         self.close_button.setEnabled(True)
+        self.summaryShown.emit()
 
     def summary_text(self) -> str:
         return self.summary_label.text()

@@ -103,10 +103,8 @@ class ClassifierBar(QWidget):
         self.combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.combo.activated.connect(lambda i: self.classifierChosen.emit(str(self.combo.itemData(i) or "")))
         layout.addWidget(self.combo, 1)
-        self.manage_button = QToolButton()
-        self.manage_button.setText("Classifiers")
+        self.manage_button = QPushButton("Manage")
         self.manage_button.setToolTip("New, rename, delete, export or import classifiers")
-        self.manage_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         if menu is not None:
             self.manage_button.setMenu(menu)
         layout.addWidget(self.manage_button)

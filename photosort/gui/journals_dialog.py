@@ -40,6 +40,8 @@ class JournalsDialog(QDialog):
     """Pending move journals, newest first, with Undo, Finish and Clear."""
 
     movedPhotos = Signal()
+    journalsShown = Signal()  # the list is up to date
+    summaryShown = Signal()  # an undo or finish ended; its summary is in the status line
 
     def __init__(self, client: WorkerClient, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -99,6 +101,7 @@ class JournalsDialog(QDialog):
         elif not self._busy and not self.status_label.text():
             self.status_label.setText("No move can be undone: there are none, or they were cleared.")
         self._update_buttons()
+        self.journalsShown.emit()
 
     def journals(self) -> list[JournalInfo]:
         return list(self._journals)
@@ -151,6 +154,7 @@ class JournalsDialog(QDialog):
         self.status_label.setText(text)
         self._update_buttons()
         self.movedPhotos.emit()
+        self.summaryShown.emit()
 
     def _on_progress(self, done: int, total: int) -> None:
         if self._busy:

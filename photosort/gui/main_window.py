@@ -1,10 +1,16 @@
-"""The main window: menus, the category panel, the grid (or the empty state), status and progress.
+"""The main window: menus, the side panel, the grid (or the empty state), status and progress.
 
-It wires widgets to the worker and holds no sorting, caching or model logic:
-requests go to :class:`~photosort.gui.worker.WorkerClient`, results come back
-as signals and land in :class:`~photosort.gui.photo_model.PhotoModel`.
-Messages about a library that is no longer shown (an older generation) are
-dropped, so dropping a new folder mid-indexing never mixes two folders.
+It wires widgets to the worker and holds no sorting, caching, training or
+export logic: requests go to :class:`~photosort.gui.worker.WorkerClient`,
+results come back as signals and land in
+:class:`~photosort.gui.photo_model.PhotoModel`. Messages about a library that
+is no longer shown (an older generation) are dropped, so dropping a new folder
+mid-indexing never mixes two folders; predictions of a classifier that is no
+longer in use are dropped the same way.
+
+Labelling: with a classifier in use, 1-9 (or its buttons, or the context
+menu) label the selected photos, 0 or Backspace remove their labels, and
+Ctrl+Z undoes; see :mod:`.labelling`.
 """
 
 from __future__ import annotations
@@ -12,8 +18,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from pathlib import Path
 
-from PySide6.QtCore import QEvent, QMimeData, QModelIndex, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QEvent, QMimeData, QModelIndex, QPoint, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -28,6 +35,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMenu,
@@ -44,12 +52,17 @@ from PySide6.QtWidgets import (
 
 from .. import __version__
 from ..core.config import Settings
+from ..core.engine import HeadSummary
 from ..core.indexer import PipelineOptions
 from ..core.progress import Progress
 from ..core.scan import is_photo_name
 from .category_panel import CategoryPanel
 from .empty_state import EmptyState
+from .export_dialog import ExportDialog, describe_result, describe_undo
 from .grid_view import DEFAULT_TILE, TILE_SIZES, PhotoGridView
+from .head_panel import KEYED_CLASSES, NewClassifierDialog
+from .journals_dialog import JournalsDialog
+from .labelling import Labeller
 from .message_bar import MessageBar
 from .photo_model import PhotoModel
 from .preferences import Preferences
@@ -58,12 +71,25 @@ from .problems import ProblemsDialog, ProblemsModel
 from .resources import app_icon
 from .settings_dialog import SettingsDialog
 from .thumbnail_cache import ThumbnailCache
-from .worker import Failure, JobResult, PhotoBatch, Scores, WorkerClient
+from .worker import (
+    ExportOutcome,
+    Failure,
+    HeadState,
+    HeadTrained,
+    JobResult,
+    JournalInfo,
+    PhotoBatch,
+    Scores,
+    UndoOutcome,
+    WorkerClient,
+)
 
 log = logging.getLogger(__name__)
 
 PREFETCH_DELAY_MS = 60
 WARM_UP_DELAY_MS = 400
+HEAD_FILE_FILTER = "photosort classifier (*.photosort-head)"
+HEAD_SUFFIX = ".photosort-head"
 
 
 def format_duration(seconds: float) -> str:
@@ -110,6 +136,11 @@ class MainWindow(QMainWindow):
     indexingDone = Signal(object)  # JobResult, finished or cancelled, of the job the window waits for
     errorShown = Signal(object)  # Failure, once its message is in the window
     categoriesApplied = Signal()  # new categories have re-sorted the grid
+    headsListed = Signal()  # the classifier list (combo, menus) is up to date
+    classifierApplied = Signal(str)  # a classifier ("" : typed categories) now sorts the grid
+    headTrained = Signal(object)  # HeadTrained, once its predictions are in the grid
+    journalHandled = Signal(str)  # the message after finishing or undoing a move from the message bar
+    noticeShown = Signal(str)  # a notice (e.g. a classifier saved or imported) is in the message bar
 
     def __init__(self, settings: Settings, preferences: Preferences | None = None,
                  options: PipelineOptions | None = None) -> None:
@@ -124,19 +155,32 @@ class MainWindow(QMainWindow):
         self._busy_job: int | None = None
         self._preview: PreviewDialog | None = None
         self._settings_dialog: SettingsDialog | None = None
+        self._export_dialog: ExportDialog | None = None
+        self._journals_dialog: JournalsDialog | None = None
+        self._new_classifier_dialog: NewClassifierDialog | None = None
+        self._heads: list[HeadSummary] = []
+        self._active_head = ""
+        self._heads_listed_once = False
+        self._journal_op: str | None = None  # "finish" or "undo" started from the message bar
+        self._journal_destination = ""
         db_lock = threading.Lock()
         self.worker = WorkerClient(self.settings, options, db_lock, self)
         self.thumbnails = ThumbnailCache(self.settings.cache_path, db_lock, DEFAULT_TILE, parent=self)
         self.model = PhotoModel(self.thumbnails, self)
         self.problems_model = ProblemsModel(self)
         self.problems_dialog = ProblemsDialog(self.problems_model, self)
+        self.labeller = Labeller(self.model, self.worker, self)
         self._build_central()
         self._build_menus()
         self._build_status_bar()
         self._connect_worker()
+        self._connect_labelling()
         self._restore_preferences()
         self._update_status()
+        self._update_head_actions()
+        self.worker.list_heads(quiet=True)
         QTimer.singleShot(WARM_UP_DELAY_MS, self.worker.warm_up)
+        QTimer.singleShot(WARM_UP_DELAY_MS, self.worker.list_journals)
 
     # ---- building ----------------------------------------------------------------------
     def _build_central(self) -> None:
@@ -154,6 +198,8 @@ class MainWindow(QMainWindow):
         self.view = PhotoGridView()
         self.view.setModel(self.model)
         self.view.previewRequested.connect(self.open_preview)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._show_context_menu)
         self.view.selectionModel().selectionChanged.connect(self._update_status)
         self.view.verticalScrollBar().valueChanged.connect(self._schedule_prefetch)
         self.thumbnails.ready.connect(self.view.viewport().update)
@@ -235,6 +281,8 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Add Folder…", lambda: self.choose_folder(replace=False), "Ctrl+Shift+O")
         self.recent_menu = file_menu.addMenu("Open &Recent")
         file_menu.addSeparator()
+        self.export_action = self._action(file_menu, "&Export Sorted Folders…", self.open_export_dialog, "Ctrl+E")
+        file_menu.addSeparator()
         self.cancel_action = self._action(file_menu, "&Stop Indexing", self.cancel_indexing, "Ctrl+.")
         file_menu.addSeparator()
         quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -242,8 +290,17 @@ class MainWindow(QMainWindow):
         quit_action.setMenuRole(QAction.MenuRole.QuitRole)
 
         edit_menu = self.menuBar().addMenu("&Edit")
+        self.undo_action = self.labeller.undo_stack.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Undo))
+        self.redo_action = self.labeller.undo_stack.createRedoAction(self, "&Redo")
+        self.redo_action.setShortcuts([QKeySequence(QKeySequence.StandardKey.Redo), QKeySequence("Ctrl+Y")])
+        edit_menu.addAction(self.undo_action)
+        edit_menu.addAction(self.redo_action)
+        edit_menu.addSeparator()
         self._action(edit_menu, "Select &All", self.view.selectAll, QKeySequence.StandardKey.SelectAll)
         self._action(edit_menu, "Select &None", self.view.clearSelection, "Ctrl+Shift+A")
+        edit_menu.addSeparator()
+        self.journals_action = self._action(edit_menu, "Undo a &Move Export…", self.open_journals_dialog)
         edit_menu.addSeparator()
         self.settings_action = self._action(edit_menu, "&Settings…", self.open_settings, "Ctrl+,")
         self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
@@ -270,9 +327,46 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         self._action(view_menu, "Unreadable &Photos…", self.show_problems)
 
+        self._build_classifier_menu()
+        self._build_label_actions()
+
         help_menu = self.menuBar().addMenu("&Help")
         about = self._action(help_menu, "&About photosort", self._about)
         about.setMenuRole(QAction.MenuRole.AboutRole)
+
+    def _build_classifier_menu(self) -> None:
+        """One menu for classifiers, in the menu bar and behind the panel's Classifiers button."""
+        menu = self.menuBar().addMenu("&Classifier")
+        self.new_head_action = self._action(menu, "&New Classifier…", self.new_classifier, "Ctrl+Shift+N")
+        self._action(menu, "New From the &Current Categories…", lambda: self.new_classifier(from_categories=True))
+        menu.addSeparator()
+        self.rename_head_action = self._action(menu, "&Rename…", self.rename_classifier)
+        self.delete_head_action = self._action(menu, "&Delete…", self.delete_classifier)
+        menu.addSeparator()
+        self.export_head_action = self._action(menu, "&Export to File…", self.export_classifier)
+        self._action(menu, "&Import from File…", self.import_classifier)
+        menu.addSeparator()
+        self.train_action = self._action(menu, "&Train Now", self.labeller.train_now, "Ctrl+T")
+        self.least_sure_action = self._action(menu, "&Label These Next", self.set_least_sure, "Ctrl+L")
+        self.least_sure_action.setCheckable(True)
+        self.classifier_menu = menu
+        self.panel.classifier_bar.manage_button.setMenu(menu)
+
+    def _build_label_actions(self) -> None:
+        """1-9 label the selection with the Nth class, 0 or Backspace remove labels: keys of the grid only."""
+        self.label_actions: list[QAction] = []
+        for k in range(KEYED_CLASSES):
+            action = QAction(f"Label as class {k + 1}", self)
+            action.setShortcut(QKeySequence(str(k + 1)))
+            action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+            action.triggered.connect(lambda _c=False, index=k: self.label_selection(index))
+            self.view.addAction(action)
+            self.label_actions.append(action)
+        self.unlabel_action = QAction("Remove Label", self)
+        self.unlabel_action.setShortcuts([QKeySequence("0"), QKeySequence(Qt.Key.Key_Backspace)])
+        self.unlabel_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        self.unlabel_action.triggered.connect(lambda: self.label_selection(None))
+        self.view.addAction(self.unlabel_action)
 
     def _action(self, menu: QMenu, text: str, slot, shortcut: QKeySequence.StandardKey | str | None = None) -> QAction:
         action = QAction(text, self)
@@ -295,6 +389,22 @@ class MainWindow(QMainWindow):
         worker.status.connect(self._on_worker_status)
         worker.notice.connect(self._on_notice)
         worker.cacheCleared.connect(self._on_cache_cleared)
+        worker.headsListed.connect(self._on_heads_listed)
+        worker.headActivated.connect(self._on_head_activated)
+        worker.headTrained.connect(self._on_head_trained)
+        worker.journalsListed.connect(self._on_journals_listed)
+        worker.exportFinished.connect(self._on_journal_finished)
+        worker.undoFinished.connect(self._on_journal_undone)
+
+    def _connect_labelling(self) -> None:
+        self.panel.classifier_bar.classifierChosen.connect(self.choose_classifier)
+        head_panel = self.panel.head_panel
+        head_panel.labelRequested.connect(self.label_selection)
+        head_panel.clearRequested.connect(lambda: self.label_selection(None))
+        head_panel.trainRequested.connect(self.labeller.train_now)
+        head_panel.leastSureToggled.connect(self.set_least_sure)
+        self.labeller.labelsChanged.connect(self._on_labels_changed)
+        self.labeller.trainingRequested.connect(lambda: self.panel.head_panel.set_status("Learning from the labels…"))
 
     def _restore_preferences(self) -> None:
         geometry = self.prefs.geometry()
@@ -405,7 +515,9 @@ class MainWindow(QMainWindow):
         self._schedule_prefetch()
 
     def _on_scores(self, scores: Scores) -> None:
-        self.model.set_scores(scores.categories, scores.ids, scores.probabilities)
+        if self._active_head:
+            return  # typed categories wait while a classifier sorts the grid
+        self.model.set_scores(scores.categories, scores.ids, scores.probabilities, labels={})
         self.view.set_show_categories(bool(scores.categories))
         self.panel.set_busy(False)
         self.categoriesApplied.emit()
@@ -467,10 +579,13 @@ class MainWindow(QMainWindow):
 
     def _on_notice(self, text: str) -> None:
         self.message_bar.show_message(text, "info")
+        self.noticeShown.emit(text)
 
     def _on_cache_cleared(self, deleted: list[str]) -> None:
         self.thumbnails.clear()
         self.model.clear()
+        self.worker.list_heads()
+        self.worker.activate_head("")
         if self._settings_dialog is not None:
             self._settings_dialog.cache_cleared()
         self.statusBar().showMessage("The cache was cleared.", 8000)
@@ -512,6 +627,284 @@ class MainWindow(QMainWindow):
             self.view.set_tile_size(new)
             self.thumbnails.set_tile_size(new, self.devicePixelRatioF())
             self.view.viewport().update()
+
+    # ---- classifiers --------------------------------------------------------------------------
+    @property
+    def active_head(self) -> str:
+        """The classifier sorting the grid ("" : the typed categories)."""
+        return self._active_head
+
+    def heads(self) -> list[HeadSummary]:
+        return list(self._heads)
+
+    def choose_classifier(self, name: str) -> None:
+        """Sort the grid with this classifier ("" : the typed categories); one made for another model is retrained."""
+        summary = next((h for h in self._heads if h.name == name), None)
+        if summary is not None and not summary.for_this_model:
+            answer = QMessageBox.question(
+                self, "Train again for this model?",
+                f"The classifier '{name}' was made for another model ({summary.model_key}). Train it again for "
+                f"this model from its {summary.labels:,} labels?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
+            if answer != QMessageBox.StandardButton.Yes:
+                self.panel.classifier_bar.set_current(self._active_head)
+                return
+            self.labeller.flush()
+            self.worker.retrain_head(name)
+            return
+        self.labeller.flush()
+        self.worker.activate_head(name)
+
+    def _on_heads_listed(self, summaries: list[HeadSummary]) -> None:
+        self._heads = list(summaries)
+        self.panel.classifier_bar.set_heads(self._heads, self._active_head)
+        if not self._heads_listed_once:  # start-up: bring back the classifier used last time
+            self._heads_listed_once = True
+            saved = self.prefs.active_classifier()
+            if any(h.name == saved and h.for_this_model for h in self._heads):
+                self.worker.activate_head(saved)
+        self.headsListed.emit()
+
+    def _on_head_activated(self, state: HeadState) -> None:
+        self._active_head = state.name
+        self.labeller.set_head(state.name)
+        self.model.set_scores(state.categories, state.ids, state.probabilities, labels=state.labels)
+        self.view.set_show_categories(bool(state.categories))
+        self.panel.show_classifier(state.name)
+        if state.name:
+            self.panel.head_panel.set_classes([c.name for c in state.categories], self.model.label_counts(),
+                                              state.accuracy)
+            self.panel.head_panel.set_status("")
+        else:
+            self.set_least_sure(False)
+        self.set_least_sure(self.model.least_sure_mode)  # re-rank for the new classifier
+        self.prefs.set_active_classifier(state.name)
+        self._update_head_actions()
+        self._update_status()
+        self.classifierApplied.emit(state.name)
+
+    def _on_head_trained(self, trained: HeadTrained) -> None:
+        if trained.name != self._active_head:
+            return  # the user switched classifiers meanwhile
+        self.model.set_scores(self.model.categories, trained.ids, trained.probabilities)
+        self.panel.head_panel.set_counts(self.model.label_counts(), trained.report.accuracy)
+        labels = trained.report.labels
+        self.panel.head_panel.set_status(f"Learned from {labels:,} label{'s' if labels != 1 else ''} "
+                                         f"in {trained.seconds:.1f} s.")
+        self._update_status()
+        self.headTrained.emit(trained)
+
+    def _update_head_actions(self) -> None:
+        has_head = bool(self._active_head)
+        for action in (self.rename_head_action, self.delete_head_action, self.export_head_action,
+                       self.train_action, self.least_sure_action):
+            action.setEnabled(has_head)
+
+    def new_classifier(self, from_categories: bool = False) -> None:
+        dialog = NewClassifierDialog([h.name for h in self._heads], self.panel.text(), self)
+        if from_categories:
+            dialog.use_current_categories()
+        dialog.accepted.connect(lambda: self.worker.create_head(dialog.name(), dialog.categories()))
+        dialog.finished.connect(self._forget_new_classifier_dialog)
+        self._new_classifier_dialog = dialog
+        dialog.open()
+
+    @property
+    def new_classifier_dialog(self) -> NewClassifierDialog | None:
+        return self._new_classifier_dialog
+
+    def _forget_new_classifier_dialog(self) -> None:
+        if self._new_classifier_dialog is not None:
+            self._new_classifier_dialog.deleteLater()
+            self._new_classifier_dialog = None
+
+    def rename_classifier(self) -> None:
+        old = self._active_head
+        if not old:
+            return
+        new, ok = QInputDialog.getText(self, "Rename Classifier", f"New name for '{old}':", text=old)
+        if ok and new.strip() and new.strip() != old:
+            self.labeller.flush()
+            self.worker.rename_head(old, new.strip())
+
+    def delete_classifier(self) -> None:
+        name = self._active_head
+        if not name:
+            return
+        labels = len(self.model.labels())
+        answer = QMessageBox.question(
+            self, "Delete classifier?",
+            f"Delete the classifier '{name}' and its {labels:,} label{'s' if labels != 1 else ''}? "
+            "Your photos are not touched.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+        if answer == QMessageBox.StandardButton.Yes:
+            self.labeller.set_head("")
+            self.worker.delete_head(name)
+
+    def export_classifier(self) -> None:
+        name = self._active_head
+        if not name:
+            return
+        start = os.path.join(os.path.expanduser("~"), f"{name}{HEAD_SUFFIX}")
+        path, _filter = QFileDialog.getSaveFileName(self, "Export Classifier", start, HEAD_FILE_FILTER)
+        if path:
+            if not path.endswith(HEAD_SUFFIX):
+                path += HEAD_SUFFIX
+            self.labeller.flush()
+            self.worker.export_head(name, path)
+
+    def import_classifier(self) -> None:
+        path, _filter = QFileDialog.getOpenFileName(self, "Import Classifier", os.path.expanduser("~"),
+                                                    f"{HEAD_FILE_FILTER};;All files (*)")
+        if path:
+            self.labeller.flush()
+            self.worker.import_head(path)
+
+    # ---- labelling ------------------------------------------------------------------------------
+    def selected_photo_ids(self) -> list[int]:
+        return [self.model.photo_id(i.row()) for i in self.view.selectionModel().selectedIndexes()]
+
+    def label_selection(self, class_index: int | None) -> None:
+        """Label the selected photos with this class (None: remove their labels)."""
+        if not self._active_head:
+            self.message_bar.show_message("To label photos, create a classifier: it learns from your labels.",
+                                          "info", ("New Classifier…", self.new_classifier))
+            return
+        if class_index is not None and class_index >= len(self.model.categories):
+            return
+        ids = self.selected_photo_ids()
+        if not ids:
+            self.statusBar().showMessage("Select photos first, then press a class's number.", 5000)
+            return
+        self.labeller.label(ids, class_index)
+
+    def _on_labels_changed(self) -> None:
+        self.panel.head_panel.set_counts(self.model.label_counts(), self.panel.head_panel.accuracy)
+        self._update_status()
+
+    def set_least_sure(self, on: bool) -> None:
+        """"Label these next": show the photos the classifier is least sure about, least sure first."""
+        on = bool(on) and bool(self._active_head)
+        self.model.set_least_sure(on)
+        self.panel.head_panel.set_least_sure(on)
+        self.least_sure_action.setChecked(on)
+        self._update_status()
+        if on:
+            self.view.scrollToTop()
+
+    def _show_context_menu(self, pos: QPoint) -> None:
+        index = self.view.indexAt(pos)
+        if index.isValid() and not self.view.selectionModel().isSelected(index):
+            self.view.setCurrentIndex(index)
+        menu = self.context_menu()
+        menu.exec(self.view.viewport().mapToGlobal(pos))
+        menu.deleteLater()
+
+    def context_menu(self) -> QMenu:
+        """The grid's context menu: label the selection with any class, or remove labels."""
+        menu = QMenu(self)
+        if self._active_head:
+            label_menu = menu.addMenu("&Label As")
+            for k, category in enumerate(self.model.categories):
+                action = label_menu.addAction(category.name)
+                if k < KEYED_CLASSES:
+                    action.setShortcut(QKeySequence(str(k + 1)))
+                action.triggered.connect(lambda _c=False, index=k: self.label_selection(index))
+            remove = menu.addAction("&Remove Label")
+            remove.setShortcut(QKeySequence("0"))
+            remove.triggered.connect(lambda: self.label_selection(None))
+        else:
+            menu.addAction("&New Classifier to Label Photos…").triggered.connect(self.new_classifier)
+        menu.addSeparator()
+        menu.addAction(self.preview_action)
+        return menu
+
+    # ---- export ------------------------------------------------------------------------------------
+    def open_export_dialog(self) -> None:
+        if self._export_dialog is not None:
+            self._export_dialog.raise_()
+            return
+        if self.model.photo_count() == 0:
+            self.message_bar.show_message("Open a folder of photos first; then export them sorted into folders.",
+                                          "info", ("Open Folder…", self.choose_folder))
+            return
+        dialog = ExportDialog(self.worker, self._heads, self._active_head, self.model.threshold,
+                              self.prefs.export_destination(), self)
+        dialog.finished.connect(self._forget_export_dialog)
+        self._export_dialog = dialog
+        dialog.open()
+        dialog.request_preview()
+
+    @property
+    def export_dialog(self) -> ExportDialog | None:
+        return self._export_dialog
+
+    def _forget_export_dialog(self) -> None:
+        dialog = self._export_dialog
+        if dialog is not None:
+            destination = dialog.choice().destination
+            if destination:
+                self.prefs.set_export_destination(destination)
+            dialog.deleteLater()
+            self._export_dialog = None
+
+    def open_journals_dialog(self) -> None:
+        if self._journals_dialog is not None:
+            self._journals_dialog.raise_()
+            return
+        dialog = JournalsDialog(self.worker, self)
+        dialog.finished.connect(self._forget_journals_dialog)
+        self._journals_dialog = dialog
+        dialog.open()
+
+    @property
+    def journals_dialog(self) -> JournalsDialog | None:
+        return self._journals_dialog
+
+    def _forget_journals_dialog(self) -> None:
+        if self._journals_dialog is not None:
+            self._journals_dialog.deleteLater()
+            self._journals_dialog = None
+
+    def _on_journals_listed(self, journals: list[JournalInfo]) -> None:
+        """At start-up (and after each move), offer to finish or undo a move that was interrupted."""
+        interrupted = [j for j in journals if j.state == "interrupted"]
+        if not interrupted or self._journal_op is not None or self._journals_dialog is not None:
+            return
+        info = interrupted[-1]
+        more = f" ({len(interrupted) - 1} more in Edit ▸ Undo a Move Export…)" if len(interrupted) > 1 else ""
+        self.message_bar.show_message(
+            f"An export was interrupted while moving photos: {info.describe()}. Finish moving them, or undo to put "
+            f"them back{more}.", "warning",
+            ("Finish Move", lambda: self.finish_move(info)), ("Undo Move", lambda: self.undo_move(info)))
+
+    def finish_move(self, journal: JournalInfo) -> None:
+        self._journal_op = "finish"
+        self._journal_destination = journal.destination
+        self.message_bar.show_message("Finishing the interrupted move…", "info")
+        self.worker.finish_move(journal.path)
+
+    def undo_move(self, journal: JournalInfo) -> None:
+        self._journal_op = "undo"
+        self.message_bar.show_message("Putting the photos back…", "info")
+        self.worker.undo_move(journal.path)
+
+    def _on_journal_finished(self, outcome: ExportOutcome) -> None:
+        if self._journal_op != "finish":
+            return
+        self._journal_op = None
+        text = outcome.error if outcome.result is None else describe_result(
+            "move", outcome.result, Path(self._journal_destination), outcome.error)
+        self.message_bar.show_message(text, "error" if outcome.error else "info")
+        self.journalHandled.emit(text)
+
+    def _on_journal_undone(self, outcome: UndoOutcome) -> None:
+        if self._journal_op != "undo":
+            return
+        self._journal_op = None
+        text = describe_undo(outcome.result) if outcome.result is not None else outcome.error
+        self.message_bar.show_message(text, "error" if outcome.error else "info")
+        self.journalHandled.emit(text)
 
     # ---- thumbnails ------------------------------------------------------------------------
     def _schedule_prefetch(self) -> None:
@@ -584,6 +977,8 @@ class MainWindow(QMainWindow):
         self.settings = chosen
         self.message_bar.dismiss()
         self.worker.apply_settings(chosen)
+        self.worker.list_heads()
+        self.worker.activate_head(self._active_head)
         if self._folders:
             self.open_folders(self._folders)
 
@@ -608,12 +1003,19 @@ class MainWindow(QMainWindow):
         n = self.model.photo_count()
         parts = [f"{n:,} photo{'s' if n != 1 else ''}"] if self._folders else ["No folder open"]
         if self.model.categories:
-            parts.append(f"{len(self.model.categories)} categories")
-        selected = sum(r.height() for r in self.view.selectionModel().selection())
+            n = len(self.model.categories)
+            parts.append(f"{self._active_head}: {n} classes" if self._active_head else f"{n} categories")
+        labelled = len(self.model.labels())
+        if labelled:
+            parts.append(f"{labelled:,} labelled")
+        selected = len(self.selected_photo_ids())
         if selected:
             parts.append(f"{selected:,} selected")
         self.status_label.setText(" · ".join(parts))
-        self.group_title.setText(f"{self.model.group_label(self.model.filter)}  ·  {self.model.rowCount():,}")
+        title = self.model.group_label(self.model.filter)
+        if self.model.least_sure_mode:
+            title = "Label these next" + ("" if self.model.filter is None else f" · {title}")
+        self.group_title.setText(f"{title}  ·  {self.model.rowCount():,}")
 
     def _update_problems_button(self) -> None:
         n = self.problems_model.rowCount()
@@ -645,6 +1047,10 @@ class MainWindow(QMainWindow):
         return super().event(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._may_stop_export():
+            event.ignore()
+            return
+        self.labeller.flush()  # a training still waiting runs before the worker stops
         self.prefs.set_geometry(self.saveGeometry())
         self.prefs.set_splitter_state(self.splitter.saveState())
         self.prefs.set_categories_text(self.panel.text())
@@ -653,8 +1059,24 @@ class MainWindow(QMainWindow):
         self.shutdown()
         event.accept()
 
+    def _may_stop_export(self) -> bool:
+        """Closing during a move asks first; yes stops after the photo being moved (never half a photo)."""
+        dialog = self._export_dialog
+        if dialog is None or not dialog.running:
+            return True
+        if dialog.running_mode == "move":
+            answer = QMessageBox.question(
+                self, "Stop moving photos?",
+                "Photos are being moved. Stop after the current photo and quit?\n\nThe photos moved so far stay "
+                "where they are now; next time you can finish the move or undo it (Edit ▸ Undo a Move Export…).",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
+        dialog.cancel()
+        return True
+
     def shutdown(self) -> None:
-        """Stop the worker after its current batch and wait for both threads (the window is hidden first)."""
+        """Stop the worker after its current batch (or photo being exported) and wait for both threads."""
         self.worker.shutdown()
         self.thumbnails.shutdown()
         QThreadPool.globalInstance().waitForDone(5000)

@@ -180,6 +180,11 @@ class ThumbnailCache(QObject):
     def __len__(self) -> int:
         return len(self._pixmaps)
 
+    @property
+    def running(self) -> bool:
+        """Whether the loader thread still runs (it must not after shutdown)."""
+        return self._thread.isRunning()
+
     def shutdown(self) -> None:
         self._loader.reset(self._epoch + 1)
         self._thread.quit()

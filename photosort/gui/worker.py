@@ -62,6 +62,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+EXPORT_PROGRESS_INTERVAL_S = 0.05  # export progress reaches the GUI at most this often (50k photos: not 50k signals)
+
 
 # ---- messages to the GUI ---------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -713,15 +715,16 @@ class EngineWorker(QObject):
     def activate_head(self, name: str) -> None:
         """Use a classifier for the grid (or, with "", the typed categories); a refused one falls back to categories.
 
-        A classifier whose labels changed since its last training (the app closed
-        before the retraining) is trained first, so its predictions match its labels.
+        A classifier whose label count changed since its last training (the app was
+        killed before the retraining) is trained first, so its predictions match its labels.
         """
         engine = self._engine_()
         ids = np.asarray(self._library.ids, np.int64)
         if name:
             try:
                 head = engine.load_head(name)
-                if head.metrics.get("labels", 0) != len(engine.head_labels(head.name)):
+                labelled = len(engine.head_labels(head.name))
+                if labelled and head.metrics.get("labels", 0) != labelled:
                     engine.train_head(head.name)
                     head = engine.load_head(head.name)
             except HeadError:
@@ -835,7 +838,7 @@ class EngineWorker(QObject):
 
     def _export_progress(self, done: int, total: int) -> None:
         now = time.monotonic()
-        if done in (0, total) or now - self._progress_sent >= 0.05:
+        if done in (0, total) or now - self._progress_sent >= EXPORT_PROGRESS_INTERVAL_S:
             self._progress_sent = now
             self.exportProgress.emit(done, total)
 

@@ -1,0 +1,282 @@
+"""Export sorted folders from the window: preview, copy, move, undo, interrupted moves, closing mid-move.
+
+The dialog drives the same engine as ``photosort export`` through the worker
+thread; these tests look at what the user sees (the preview table, the
+summary) and, above all, at the disk: every photo must be exactly where the
+summary says, and nowhere twice or nowhere at all after an interruption.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QMessageBox
+
+import photosort.gui.worker as worker_module
+from photosort.core.config import Settings
+from photosort.core.export import journal_state, pending_journals
+from photosort.core.indexer import PipelineOptions
+from photosort.core.zeroshot import Category
+from photosort.gui.export_dialog import ExportDialog
+from photosort.gui.main_window import MainWindow
+from photosort.gui.preferences import Preferences
+
+TIMEOUT_MS = 20_000
+SMALL_BATCHES = PipelineOptions(batch_size=8, decode_threads=2)
+KINDS = ("beach", "forest", "night", "document", "sunset")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_qsettings(tmp_path: Path) -> None:
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
+
+
+@pytest.fixture
+def prefs(tmp_path: Path) -> Preferences:
+    return Preferences(QSettings(str(tmp_path / "prefs.ini"), QSettings.Format.IniFormat))
+
+
+@pytest.fixture
+def make_window(qtbot, settings: Settings, prefs: Preferences) -> Callable[..., MainWindow]:
+    def make() -> MainWindow:
+        window = MainWindow(settings, prefs, SMALL_BATCHES)
+        qtbot.addWidget(window)
+        with qtbot.waitExposed(window):
+            window.show()
+        return window
+
+    return make
+
+
+@pytest.fixture
+def opened(qtbot, make_window, make_photos) -> tuple[MainWindow, Path]:
+    """A window showing 15 photos (3 per kind), sorted by a classifier trained on one label per kind."""
+    folder = make_photos(3)
+    window = make_window()
+    with qtbot.waitSignal(window.indexingDone, timeout=TIMEOUT_MS):
+        window.open_folders([str(folder)])
+    with qtbot.waitSignal(window.classifierApplied, timeout=TIMEOUT_MS):
+        window.worker.create_head("Kinds", tuple(Category(k) for k in KINDS))
+    labels = {}
+    for r in range(window.model.rowCount()):
+        path = Path(window.model.path(r))
+        if path.stem.endswith("_000"):
+            labels[window.model.photo_id(r)] = KINDS.index(path.parent.name)
+    with qtbot.waitSignal(window.headTrained, timeout=TIMEOUT_MS):
+        window.labeller.label(list(labels), None)  # no-op: nothing labelled yet
+        for photo_id, kind in labels.items():
+            window.labeller.label([photo_id], kind)
+    return window, folder
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    """Every photo under ``folder`` by name, with its bytes (names are unique in these libraries)."""
+    return {p.name: p.read_bytes() for p in folder.rglob("*.jpg")}
+
+
+def open_dialog(qtbot, window: MainWindow, destination: Path, mode: str = "copy") -> ExportDialog:
+    window.open_export_dialog()
+    dialog = window.export_dialog
+    assert dialog is not None
+    dialog.set_mode(mode)
+    dialog.destination_edit.setText(str(destination))
+    qtbot.waitUntil(lambda: dialog.plan() is not None and dialog.plan().mode == mode
+                    and dialog.plan().destination == destination, timeout=TIMEOUT_MS)
+    return dialog
+
+
+def run_dialog_export(qtbot, dialog: ExportDialog) -> None:
+    with qtbot.waitSignal(dialog.summaryShown, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+
+
+def test_the_dialog_previews_the_plan_before_anything_is_written(qtbot, opened, tmp_path: Path) -> None:
+    window, _folder = opened
+    destination = tmp_path / "sorted"
+    dialog = open_dialog(qtbot, window, destination)
+    assert not destination.exists(), "a preview writes nothing"
+    counts = dialog.preview_counts()
+    assert sum(counts.values()) == 15 and set(counts) <= {*KINDS, "Unsure"}
+    assert dialog.export_button.text() == "Copy 15 photos" and dialog.export_button.isEnabled()
+    assert dialog.classifier_combo.currentText() == "Kinds", "the classifier sorting the grid is the default"
+    groups = {g.label: g.count for g in window.model.groups()}
+    assert {k: counts.get(k, 0) for k in KINDS} == {k: groups[k] for k in KINDS}, "the plan matches the grid"
+    with qtbot.waitSignal(dialog.previewShown, timeout=TIMEOUT_MS):
+        dialog.unsure_skip.setChecked(True)
+    assert "Unsure" not in dialog.preview_counts()
+    with qtbot.waitSignal(dialog.previewShown, timeout=TIMEOUT_MS):
+        dialog.classifier_combo.setCurrentIndex(dialog.classifier_combo.findData(""))
+    assert "Type some categories" in dialog.preview_label.text() and not dialog.export_button.isEnabled()
+    dialog.reject()
+
+
+def test_copy_export_writes_verified_copies_and_opens_the_folder(qtbot, monkeypatch, opened, tmp_path: Path) -> None:
+    window, folder = opened
+    before = files_under(folder)
+    destination = tmp_path / "sorted"
+    (destination / "beach").mkdir(parents=True)
+    (destination / "beach" / "beach_000.jpg").write_bytes(b"someone else's photo")
+    dialog = open_dialog(qtbot, window, destination)
+    planned = dialog.preview_counts()
+    run_dialog_export(qtbot, dialog)
+    assert files_under(folder) == before, "copying leaves the originals alone"
+    for kind, count in planned.items():
+        assert len(list((destination / kind).glob("*.jpg"))) == count + (kind == "beach")
+    assert (destination / "beach" / "beach_000.jpg").read_bytes() == b"someone else's photo", "never overwritten"
+    [suffixed] = (destination / "beach").glob("beach_000 (*).jpg")
+    assert suffixed.read_bytes() == before["beach_000.jpg"], "a name that is taken gets a suffix"
+    assert "Copied 15 photos" in dialog.summary_text() and "verified" in dialog.summary_text()
+    assert dialog.open_button.isVisible() and not dialog.undo_button.isVisible()
+    opened_urls: list[str] = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened_urls.append(url.toLocalFile()) or True)
+    qtbot.mouseClick(dialog.open_button, Qt.MouseButton.LeftButton)
+    assert opened_urls == [str(destination)]
+    qtbot.mouseClick(dialog.close_button, Qt.MouseButton.LeftButton)
+    assert window.export_dialog is None and window.prefs.export_destination() == str(destination)
+
+
+def test_a_move_can_be_undone_from_the_dialog(qtbot, opened, tmp_path: Path) -> None:
+    window, folder = opened
+    before = files_under(folder)
+    destination = tmp_path / "sorted"
+    dialog = open_dialog(qtbot, window, destination, mode="move")
+    assert dialog.export_button.text() == "Move 15 photos"
+    run_dialog_export(qtbot, dialog)
+    assert files_under(folder) == {} and files_under(destination) == before
+    assert "Moved 15 photos" in dialog.summary_text() and dialog.undo_button.isVisible()
+    with qtbot.waitSignal(dialog.summaryShown, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(dialog.undo_button, Qt.MouseButton.LeftButton)
+    assert files_under(folder) == before
+    assert not destination.exists() or list(destination.rglob("*")) == [], "the folders it made are gone too"
+    assert "Put 15 photos back" in dialog.summary_text()
+    dialog.reject()
+
+
+def test_a_move_is_kept_until_cleared_and_can_be_undone_from_the_edit_menu(qtbot, monkeypatch, opened,
+                                                                          tmp_path: Path) -> None:
+    window, folder = opened
+    before = files_under(folder)
+    destination = tmp_path / "sorted"
+    dialog = open_dialog(qtbot, window, destination, mode="move")
+    run_dialog_export(qtbot, dialog)
+    dialog.reject()
+    window.journals_action.trigger()
+    journals = window.journals_dialog
+    qtbot.waitUntil(lambda: len(journals.journals()) == 1, timeout=TIMEOUT_MS)
+    assert journals.list.item(0).text().startswith(f"15 photos moved to {destination}")
+    with qtbot.waitSignal(journals.summaryShown, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(journals.undo_button, Qt.MouseButton.LeftButton)
+    assert files_under(folder) == before
+    assert "Put 15 photos back" in journals.status_label.text()
+    qtbot.waitUntil(lambda: journals.journals() == [], timeout=TIMEOUT_MS)
+    journals.reject()
+    dialog = open_dialog(qtbot, window, destination, mode="move")  # another move, then clear its record
+    run_dialog_export(qtbot, dialog)
+    dialog.reject()
+    window.open_journals_dialog()
+    journals = window.journals_dialog
+    qtbot.waitUntil(lambda: len(journals.journals()) == 1, timeout=TIMEOUT_MS)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    with qtbot.waitSignal(journals.journalsShown, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(journals.clear_button, Qt.MouseButton.LeftButton)
+    assert journals.journals() == [] and pending_journals(window.settings.cache_path.parent / "journals") == []
+    assert files_under(destination) == before, "clearing the record moves nothing"
+    journals.reject()
+
+
+def interrupt_journal(journal: Path, also_link_next: bool) -> None:
+    """Make a cancelled move look like one killed mid-way: drop its end record, and (optionally) leave the
+    next photo half-moved, present under both names, as a kill between link and unlink would."""
+    lines = journal.read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    kept = [line for line, rec in zip(lines, records, strict=True) if rec.get("op") != "end"]
+    journal.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    if also_link_next:
+        done = {r["src"] for r in records if r.get("op") == "move" and r.get("state") == "done"}
+        pending = next(r for r in records if r.get("op") == "move" and r["src"] not in done)
+        Path(pending["dst"]).parent.mkdir(parents=True, exist_ok=True)
+        os.link(pending["src"], pending["dst"])
+
+
+@pytest.mark.parametrize("choice", ["Finish Move", "Undo Move"])
+def test_a_move_interrupted_halfway_loses_nothing_and_is_offered_at_start_up(qtbot, monkeypatch, opened, make_window,
+                                                                            tmp_path: Path, choice: str) -> None:
+    window, folder = opened
+    before = files_under(folder)
+    destination = tmp_path / "sorted"
+    monkeypatch.setattr(worker_module, "EXPORT_PROGRESS_INTERVAL_S", 0.0)
+    dialog = open_dialog(qtbot, window, destination, mode="move")
+
+    def stop_halfway(done: int, total: int) -> None:  # in the worker thread, between two photos
+        if done == 7:
+            window.worker.cancel_export()
+
+    window.worker.worker.exportProgress.connect(stop_halfway, Qt.ConnectionType.DirectConnection)
+    run_dialog_export(qtbot, dialog)
+    window.worker.worker.exportProgress.disconnect(stop_halfway)
+    assert "Stopped before the end" in dialog.summary_text()
+    moved, left = files_under(destination), files_under(folder)
+    assert len(moved) == 7 and {**moved, **left} == before and not set(moved) & set(left)
+    [journal] = pending_journals(window.settings.cache_path.parent / "journals")
+    assert journal_state(journal) == "cancelled"
+    dialog.reject()
+    window.close()
+    interrupt_journal(journal, also_link_next=True)
+    assert journal_state(journal) == "interrupted"
+
+    again = make_window()  # the next start: the interrupted move is offered at once
+    qtbot.waitUntil(lambda: again.message_bar.isVisible() and "interrupted" in again.message_bar.label.text(),
+                    timeout=TIMEOUT_MS)
+    bar = again.message_bar
+    assert (bar.action_button.text(), bar.second_button.text()) == ("Finish Move", "Undo Move")
+    with qtbot.waitSignal(again.journalHandled, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(bar.action_button if choice == "Finish Move" else bar.second_button, Qt.MouseButton.LeftButton)
+    if choice == "Finish Move":
+        assert files_under(folder) == {} and files_under(destination) == before
+        assert "Moved 8 photos" in bar.label.text()
+    else:
+        assert files_under(folder) == before and files_under(destination) == {}
+        assert "Put 8 photos back" in bar.label.text()
+    assert all(os.stat(p).st_nlink == 1 for p in [*folder.rglob("*.jpg"), *destination.rglob("*.jpg")])
+
+
+def test_closing_the_window_during_a_move_asks_then_stops_after_the_current_photo(qtbot, monkeypatch, opened,
+                                                                                 tmp_path: Path) -> None:
+    window, folder = opened
+    before = files_under(folder)
+    destination = tmp_path / "sorted"
+    monkeypatch.setattr(worker_module, "EXPORT_PROGRESS_INTERVAL_S", 0.0)
+    dialog = open_dialog(qtbot, window, destination, mode="move")
+    paused, release = threading.Event(), threading.Event()
+
+    def pause_after_four(done: int, total: int) -> None:  # hold the worker between photos 4 and 5
+        if done == 4:
+            paused.set()
+            release.wait(10)
+
+    window.worker.worker.exportProgress.connect(pause_after_four, Qt.ConnectionType.DirectConnection)
+    qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(paused.is_set, timeout=TIMEOUT_MS)
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *a, **k: asked.append(a[1]) or QMessageBox.StandardButton.Cancel)
+    window.close()
+    assert window.isVisible() and asked == ["Stop moving photos?"], "Cancel keeps the window and the move going"
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    threading.Timer(0.1, release.set).start()  # the GUI thread waits for the worker inside close()
+    started = time.perf_counter()
+    window.close()
+    assert time.perf_counter() - started < 2.0, "closing waits only for the photo being moved"
+    assert not window.isVisible() and not window.worker.thread.isRunning()
+    moved, left = files_under(destination), files_under(folder)
+    assert len(moved) == 4 and {**moved, **left} == before and not set(moved) & set(left)
+    [journal] = pending_journals(window.settings.cache_path.parent / "journals")
+    assert journal_state(journal) == "cancelled", "the journal says where every photo is, ready to undo or finish"
