@@ -171,7 +171,7 @@ def test_a_move_is_kept_until_cleared_and_can_be_undone_from_the_edit_menu(qtbot
     window.journals_action.trigger()
     journals = window.journals_dialog
     qtbot.waitUntil(lambda: len(journals.journals()) == 1, timeout=TIMEOUT_MS)
-    assert journals.list.item(0).text().startswith(f"15 photos moved to {destination}")
+    assert journals.list.item(0).text().startswith(f"Move of 15 photos to {destination}")
     with qtbot.waitSignal(journals.summaryShown, timeout=TIMEOUT_MS):
         qtbot.mouseClick(journals.undo_button, Qt.MouseButton.LeftButton)
     assert files_under(folder) == before
@@ -206,7 +206,7 @@ def interrupt_journal(journal: Path, also_link_next: bool) -> None:
         os.link(pending["src"], pending["dst"])
 
 
-@pytest.mark.parametrize("choice", ["Finish Move", "Undo Move"])
+@pytest.mark.parametrize("choice", ["Finish Move", "Undo Move", "Edit menu"])
 def test_a_move_interrupted_halfway_loses_nothing_and_is_offered_at_start_up(qtbot, monkeypatch, opened, make_window,
                                                                             tmp_path: Path, choice: str) -> None:
     window, folder = opened
@@ -237,6 +237,18 @@ def test_a_move_interrupted_halfway_loses_nothing_and_is_offered_at_start_up(qtb
                     timeout=TIMEOUT_MS)
     bar = again.message_bar
     assert (bar.action_button.text(), bar.second_button.text()) == ("Finish Move", "Undo Move")
+    if choice == "Edit menu":  # the same choice from Edit ▸ Undo a Move Export…; the offer above goes away
+        again.journals_action.trigger()
+        journals = again.journals_dialog
+        qtbot.waitUntil(lambda: len(journals.journals()) == 1, timeout=TIMEOUT_MS)
+        assert "Interrupted" in journals.list.item(0).text() and not journals.clear_button.isEnabled()
+        with qtbot.waitSignal(journals.summaryShown, timeout=TIMEOUT_MS):
+            qtbot.mouseClick(journals.finish_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: not bar.isVisible(), timeout=TIMEOUT_MS)
+        assert "Moved 8 photos" in journals.status_label.text()
+        assert files_under(folder) == {} and files_under(destination) == before
+        journals.reject()
+        return
     with qtbot.waitSignal(again.journalHandled, timeout=TIMEOUT_MS):
         qtbot.mouseClick(bar.action_button if choice == "Finish Move" else bar.second_button, Qt.MouseButton.LeftButton)
     if choice == "Finish Move":

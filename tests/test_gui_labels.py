@@ -188,7 +188,7 @@ def test_ctrl_z_undoes_labelling_step_by_step(qtbot, make_window, library: Path)
     select_rows(window, rows_of_kind(window, "night"))
     qtbot.keyClick(window.view, Qt.Key.Key_3)
     assert len(labels_by_path(window)) == 5
-    assert window.undo_action.text() == "&Undo Label 4 photos night"
+    assert window.undo_action.text() == "&Undo Label 4 photos as night"
     qtbot.keyClick(window.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert labels_by_path(window) == after_first
     qtbot.keyClick(window.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
@@ -353,3 +353,27 @@ def test_importing_a_classifier_made_for_another_model_is_refused(qtbot, monkeyp
         window.import_classifier()
     assert "made for another model" in window.message_bar.label.text()
     assert [h.name for h in window.heads()] == ["Trips"] and window.active_head == "Trips"
+
+
+def test_a_classifier_of_another_model_is_trained_again_when_chosen(qtbot, monkeypatch, make_window, library: Path,
+                                                                   tiny_model: Path, tmp_path: Path) -> None:
+    import shutil
+
+    window = make_window()
+    open_and_wait(qtbot, window, library)
+    create_head(qtbot, window)
+    label_kinds(qtbot, window, per_kind=2)
+    other = shutil.copytree(tiny_model, tmp_path / "other-model")
+    with qtbot.waitSignals([window.indexingDone, window.errorShown], timeout=TIMEOUT_MS):
+        window.apply_engine_choice(str(other), "cpu", "auto")
+    assert "made for another model" in window.message_bar.label.text()
+    assert window.active_head == "" and window.heads()[0].for_this_model is False
+    assert window.panel.classifier_bar.combo.itemText(1) == "Kinds (other model)"
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Cancel)
+    window.choose_classifier("Kinds")
+    assert window.active_head == "" and window.panel.classifier_bar.current() == ""
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    with qtbot.waitSignal(window.classifierApplied, timeout=TIMEOUT_MS, check_params_cb=lambda n: n == "Kinds"):
+        window.choose_classifier("Kinds")
+    assert len(labels_by_path(window)) == 10, "its labels carry over: they belong to the photos"
+    assert window.heads()[0].for_this_model

@@ -235,6 +235,21 @@ def test_delete_removes_the_head_and_its_labels(engine: Engine, library) -> None
         engine.delete_head("Other")
 
 
+def test_a_stored_head_of_another_model_is_refused_then_trained_again_here(engine: Engine, library) -> None:
+    root, by_kind = library
+    head = engine.create_head("Kinds", parse_categories("beach, forest, night=a dark photo, document, sunset"))
+    label_first(engine, "Kinds", by_kind, 3)
+    head.model_key = "openai/clip-vit-large-patch14|exact"
+    engine.save_head(head)
+    with pytest.raises(HeadError, match="made for another model"):
+        engine.sort_by_head(root, "Kinds")
+    assert engine.head_summaries()[0].for_this_model is False
+    engine.train_head("Kinds")
+    retrained = engine.load_head("Kinds")
+    assert retrained.model_key == engine.model_key and retrained.prompts[2] == "a dark photo"
+    assert accuracy(engine, root, "Kinds", exclude=set(engine.head_labels("Kinds"))) >= 0.95
+
+
 # ---- files ------------------------------------------------------------------------------------
 def test_export_import_round_trip_gives_identical_predictions(engine: Engine, library, tmp_path) -> None:
     root, by_kind = library

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QCloseEvent, QDesktopServices, QKeyEvent
+from PySide6.QtGui import QCloseEvent, QDesktopServices, QKeyEvent, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -189,7 +189,7 @@ class ExportDialog(QDialog):
                 self.classifier_combo.addItem(head.name, head.name)
         self.classifier_combo.setCurrentIndex(max(0, self.classifier_combo.findData(classifier)))
         self.classifier_combo.currentIndexChanged.connect(self._schedule_preview)
-        form.addRow("Sort by:", self.classifier_combo)
+        form.addRow("Classifier:", self.classifier_combo)
 
         self.mode_group = QButtonGroup(self)
         modes = QHBoxLayout()
@@ -221,6 +221,9 @@ class ExportDialog(QDialog):
         form.addRow(f"Unsure (< {self._threshold:.0%}):", unsure)
         layout.addLayout(form)
 
+        self.preview_title = QLabel("Preview: nothing is written until you press the button below.")
+        self.preview_title.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        layout.addWidget(self.preview_title)
         self.preview_table = QTableWidget(0, 2)
         self.preview_table.setHorizontalHeaderLabels(["Folder", "Photos"])
         self.preview_table.verticalHeader().hide()
@@ -249,6 +252,12 @@ class ExportDialog(QDialog):
     def _build_summary(self) -> QWidget:
         page = QWidget()
         layout = QVBoxLayout(page)
+        self.summary_title = QLabel()
+        font = self.summary_title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.2)
+        font.setBold(True)
+        self.summary_title.setFont(font)
+        layout.addWidget(self.summary_title)
         self.summary_label = QLabel()
         self.summary_label.setWordWrap(True)
         self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -393,11 +402,13 @@ class ExportDialog(QDialog):
         self._outcome = outcome
         self._state = "done"
         if outcome.result is None:
-            self._show_summary(outcome.error or "The export did not start.", [])
+            self._show_summary("Nothing was exported", outcome.error or "The export did not start.", [])
             return
         destination = outcome.plan.destination if outcome.plan is not None else Path()
-        self._show_summary(describe_result(self._mode_running, outcome.result, destination, outcome.error),
-                           outcome.result.failed, describe_folders(outcome.result))
+        stopped = outcome.error or outcome.result.cancelled
+        text = describe_result(self._mode_running, outcome.result, destination, outcome.error)
+        self._show_summary("Export stopped" if stopped else "Export finished", text, outcome.result.failed,
+                           describe_folders(outcome.result))
         self.open_button.show()
         moved = self._mode_running == "move" and outcome.result.journal is not None and outcome.result.done > 0
         self.undo_button.setVisible(moved)
@@ -419,13 +430,14 @@ class ExportDialog(QDialog):
             return
         self._state = "done"
         if outcome.result is None:
-            self._show_summary(outcome.error, [])
+            self._show_summary("Undo stopped", outcome.error, [])
         else:
-            self._show_summary(describe_undo(outcome.result), outcome.result.failed)
+            self._show_summary("Move undone", describe_undo(outcome.result), outcome.result.failed)
         self.movedPhotos.emit()
 
-    def _show_summary(self, text: str, problems: list[tuple[Path, str]], folders: str = "") -> None:
+    def _show_summary(self, title: str, text: str, problems: list[tuple[Path, str]], folders: str = "") -> None:
         self.pages.setCurrentIndex(2)
+        self.summary_title.setText(title)
         self.summary_label.setText(text)
         self.folders_label.setText(folders)
         self.folders_label.setVisible(bool(folders))
@@ -434,7 +446,7 @@ class ExportDialog(QDialog):
             listed.append(f"… and {len(problems) - MAX_LISTED_PROBLEMS:,} more (see the log)")
         self.problems_view.setPlainText("\n".join(listed))
         self.problems_view.setVisible(bool(problems))
-        self.pages.widget(2).layout().setStretch(3, 0 if problems else 1)
+        self.pages.widget(2).layout().setStretch(4, 0 if problems else 1)
         self.export_button.hide()
         self.undo_button.hide()
         self.close_button.setText("Close")

@@ -142,7 +142,7 @@ class TileDelegate(QStyledItemDelegate):
             elided = QFontMetrics(option.font).elidedText(name, Qt.TextElideMode.ElideMiddle, rect.width())
             painter.drawText(QRect(rect.x(), rect.y(), rect.width(), line), Qt.AlignmentFlag.AlignHCenter, elided)
             return
-        self._paint_chip(painter, option, tile, QRect(rect.x(), rect.y(), rect.width(), line))
+        self._paint_chip(painter, option, tile, QRect(rect.x(), rect.y(), rect.width(), line), self.tile_px)
         painter.setFont(small)
         painter.setPen(dim if not selected else text_colour)
         elided = QFontMetrics(small).elidedText(name, Qt.TextElideMode.ElideMiddle, rect.width())
@@ -150,20 +150,20 @@ class TileDelegate(QStyledItemDelegate):
                          Qt.AlignmentFlag.AlignHCenter, elided)
 
     @staticmethod
-    def _paint_chip(painter: QPainter, option: QStyleOptionViewItem, tile: Tile, rect: QRect) -> None:
+    def _paint_chip(painter: QPainter, option: QStyleOptionViewItem, tile: Tile, rect: QRect, tile_px: int) -> None:
         """The label as a solid chip with a check mark, or the prediction as an outlined chip with its confidence.
 
         The two must be told apart at a glance: a label is the user's decision,
         a prediction only the classifier's guess.
         """
-        font = QFont(option.font)
+        font = QFont(small_font(option.font) if tile_px < DEFAULT_TILE else option.font)  # small tiles: room for names
         font.setWeight(QFont.Weight.DemiBold)
         metrics = QFontMetrics(font)
         labelled = tile.label is not None
         colour = group_colour(tile.group)
         text = f"\u2713 {tile.label}" if labelled else (tile.category if tile.category is not None else "Unsure")
         percent = "" if labelled else f" {tile.score:.0%}"
-        pad = 7
+        pad = 6 if tile_px < DEFAULT_TILE else 7
         room = rect.width() - 2 * pad - metrics.horizontalAdvance(percent)
         text = metrics.elidedText(text, Qt.TextElideMode.ElideRight, max(room, 10))
         width = metrics.horizontalAdvance(text + percent) + 2 * pad

@@ -46,7 +46,7 @@ class JournalsDialog(QDialog):
     def __init__(self, client: WorkerClient, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Move Exports")
-        self.setMinimumWidth(520)
+        self.setMinimumWidth(600)
         self._client = client
         self._busy = False
         layout = QVBoxLayout(self)
@@ -55,6 +55,8 @@ class JournalsDialog(QDialog):
         intro.setWordWrap(True)
         layout.addWidget(intro)
         self.list = QListWidget()
+        self.list.setWordWrap(True)
+        self.list.setSpacing(2)
         self.list.currentRowChanged.connect(self._update_buttons)
         layout.addWidget(self.list, 1)
         self.status_label = QLabel()
@@ -93,7 +95,7 @@ class JournalsDialog(QDialog):
         self._journals = list(reversed(journals))  # newest first
         self.list.clear()
         for info in self._journals:
-            item = QListWidgetItem(f"{info.describe()} — {STATE_TEXT.get(info.state, info.state)}")
+            item = QListWidgetItem(f"{info.describe()}\n{STATE_TEXT.get(info.state, info.state).capitalize()}")
             item.setToolTip(info.path)
             self.list.addItem(item)
         if self._journals:

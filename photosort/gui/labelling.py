@@ -113,4 +113,4 @@ class Labeller(QObject):
         photos = f"{count} photo{'s' if count != 1 else ''}"
         if class_index is None:
             return f"Remove Label of {photos}"
-        return f"Label {photos} {self._model.categories[class_index].name}"
+        return f"Label {photos} as {self._model.categories[class_index].name}"

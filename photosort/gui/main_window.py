@@ -163,6 +163,7 @@ class MainWindow(QMainWindow):
         self._heads_listed_once = False
         self._journal_op: str | None = None  # "finish" or "undo" started from the message bar
         self._journal_destination = ""
+        self._offered_journal = ""  # the interrupted move the message bar offers to finish or undo
         db_lock = threading.Lock()
         self.worker = WorkerClient(self.settings, options, db_lock, self)
         self.thumbnails = ThumbnailCache(self.settings.cache_path, db_lock, DEFAULT_TILE, parent=self)
@@ -689,8 +690,8 @@ class MainWindow(QMainWindow):
         self.model.set_scores(self.model.categories, trained.ids, trained.probabilities)
         self.panel.head_panel.set_counts(self.model.label_counts(), trained.report.accuracy)
         labels = trained.report.labels
-        self.panel.head_panel.set_status(f"Learned from {labels:,} label{'s' if labels != 1 else ''} "
-                                         f"in {trained.seconds:.1f} s.")
+        took = f"{trained.seconds * 1000:.0f} ms" if trained.seconds < 1 else f"{trained.seconds:.1f} s"
+        self.panel.head_panel.set_status(f"Learned from {labels:,} label{'s' if labels != 1 else ''} in {took}.")
         self._update_status()
         self.headTrained.emit(trained)
 
@@ -869,13 +870,18 @@ class MainWindow(QMainWindow):
     def _on_journals_listed(self, journals: list[JournalInfo]) -> None:
         """At start-up (and after each move), offer to finish or undo a move that was interrupted."""
         interrupted = [j for j in journals if j.state == "interrupted"]
+        if self._offered_journal and self._offered_journal not in {j.path for j in interrupted}:
+            self._offered_journal = ""  # finished or undone meanwhile (e.g. from Edit ▸ Undo a Move Export…)
+            if self._journal_op is None:
+                self.message_bar.dismiss()
         if not interrupted or self._journal_op is not None or self._journals_dialog is not None:
             return
         info = interrupted[-1]
+        self._offered_journal = info.path
         more = f" ({len(interrupted) - 1} more in Edit ▸ Undo a Move Export…)" if len(interrupted) > 1 else ""
         self.message_bar.show_message(
-            f"An export was interrupted while moving photos: {info.describe()}. Finish moving them, or undo to put "
-            f"them back{more}.", "warning",
+            f"An export was interrupted while moving photos ({info.describe()}). Finish moving them, or undo to "
+            f"put them back{more}.", "warning",
             ("Finish Move", lambda: self.finish_move(info)), ("Undo Move", lambda: self.undo_move(info)))
 
     def finish_move(self, journal: JournalInfo) -> None:

@@ -71,8 +71,9 @@ class SettingsDialog(QDialog):
         cache_row.addWidget(self.cache_label, 1)
         cache_row.addWidget(self.clear_button)
         form.addRow("Cache:", cache_row)
-        self.cache_note = secondary(_wrapped("Thumbnails and model vectors of indexed photos. Clearing it never "
-                                             "touches your photos; they are indexed again when opened."))
+        self.cache_note = secondary(_wrapped("Thumbnails and model vectors of indexed photos, and your classifiers "
+                                             "with their labels. Clearing it never touches your photos; they are "
+                                             "indexed again when opened."))
         form.addRow("", self.cache_note)
         layout.addLayout(form)
         layout.addStretch(1)
@@ -96,7 +97,8 @@ class SettingsDialog(QDialog):
         answer = QMessageBox.question(
             self, "Clear the cache?",
             f"Delete the cache database in {self.cache_label.text()}?\n\nYour photos are not touched, but every "
-            "folder will be indexed again the next time it is opened.",
+            "folder will be indexed again the next time it is opened, and your classifiers and their labels are "
+            "deleted too: export the ones you want to keep first (Classifier ▸ Export to File…).",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
         if answer == QMessageBox.StandardButton.Yes:
             self.clear_button.setEnabled(False)

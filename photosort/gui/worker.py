@@ -109,6 +109,13 @@ class HeadState:
 
 
 @dataclass(frozen=True)
+class TrainRequest:
+    """A queued training (kept as data, not a closure, so that repeated requests can be merged)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class HeadTrained:
     """A classifier retrained on all its labels, with new predictions for every photo held."""
 
@@ -166,9 +173,10 @@ class JournalInfo:
     total: int
 
     def describe(self) -> str:
+        """``Move of 308 photos to /dest, 2026-11-23 10:22`` (how many were planned: an interrupted one did fewer)."""
         photos = f"{self.total:,} photo{'s' if self.total != 1 else ''}"
         when = self.created.replace("T", " ")[:16]
-        return f"{photos} moved to {self.destination}" + (f" on {when}" if when else "")
+        return f"Move of {photos} to {self.destination}" + (f", {when}" if when else "")
 
 
 @dataclass(frozen=True)
@@ -367,8 +375,7 @@ class EngineWorker(QObject):
         self._roots: list[str] = []
         self._generation = 0
         self._notices_sent: set[str] = set()
-        self._requests: deque[Callable[[], None]] = deque()
-        self._train_wanted: str | None = None
+        self._requests: deque[Callable[[], None] | TrainRequest] = deque()
         self._running_requests = False
         self._head: Head | None = None
         self._head_categories: tuple[Category, ...] = ()
@@ -390,9 +397,15 @@ class EngineWorker(QObject):
             self._requests.append(request)
 
     def want_training(self, name: str) -> None:
-        """Train ``name`` on all its labels at the next drain (many requests, one training)."""
+        """Queue training ``name`` on all its labels; an earlier training of it still waiting is dropped.
+
+        So many requests make one training, and it still runs before a rename or a
+        delete queued after it.
+        """
         with self._mailbox_lock:
-            self._train_wanted = name
+            for waiting in [r for r in self._requests if isinstance(r, TrainRequest) and r.name == name]:
+                self._requests.remove(waiting)
+            self._requests.append(TrainRequest(name))
 
     def request_export_cancel(self) -> None:
         """Stop the export (or undo) after the photo being written: never half a photo."""
@@ -671,7 +684,7 @@ class EngineWorker(QObject):
 
     # ---- classifier requests (run from the mailbox) ----------------------------------------------
     def _run_requests(self) -> None:
-        """Run queued classifier requests in order, then one training if any was asked for.
+        """Run queued classifier requests in order.
 
         Each request is guarded alone, so one failure (a bad file, a taken name) is
         reported and the rest still run.
@@ -682,16 +695,13 @@ class EngineWorker(QObject):
         try:
             while True:
                 with self._mailbox_lock:
-                    request = self._requests.popleft() if self._requests else None
-                    train = None
-                    if request is None:
-                        train, self._train_wanted = self._train_wanted, None
-                if request is not None:
+                    if not self._requests:
+                        return
+                    request = self._requests.popleft()
+                if isinstance(request, TrainRequest):
+                    self._guarded(lambda name=request.name: self.train_head(name))
+                else:
                     self._guarded(request)
-                    continue
-                if train is not None:
-                    self._guarded(lambda name=train: self.train_head(name))
-                return
         finally:
             self._running_requests = False
 
