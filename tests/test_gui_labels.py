@@ -298,8 +298,11 @@ def test_rename_and_delete_a_classifier(qtbot, monkeypatch, make_window, library
     window = make_window()
     open_and_wait(qtbot, window, library)
     create_head(qtbot, window)
+    errors: list = []
+    window.errorShown.connect(errors.append)
     select_rows(window, rows_of_kind(window, "beach"))
     qtbot.keyClick(window.view, Qt.Key.Key_1)
+    assert window.labeller.training_pending  # renaming now trains first, under the old name
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Colours", True))
     with qtbot.waitSignal(window.classifierApplied, timeout=TIMEOUT_MS, check_params_cb=lambda n: n == "Colours"):
         window.rename_head_action.trigger()
@@ -310,6 +313,7 @@ def test_rename_and_delete_a_classifier(qtbot, monkeypatch, make_window, library
     qtbot.waitUntil(lambda: window.heads() == [], timeout=TIMEOUT_MS)
     assert window.panel.classifier_bar.combo.count() == 1 and labels_by_path(window) == {}
     assert not window.rename_head_action.isEnabled()
+    assert errors == []
 
 
 def test_export_and_import_a_classifier_file_gives_the_same_predictions(qtbot, monkeypatch, make_window,

@@ -465,7 +465,7 @@ def run_scale(model_name: str, photos: int, thumbs_from: str | None = None,
         "fill_seconds": round(fill_s, 1),
         "cache_bytes_per_photo": round(cache_bytes / photos),
         "thumbnail_bytes_mean": round(float(np.mean([len(t) for t in thumbs]))),
-        **{k: round(v, 6) for k, v in results.items()},
+        **{k: float(f"{v:.3g}") for k, v in results.items()},  # 3 significant figures, never rounded to 0
     }
 
 

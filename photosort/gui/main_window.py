@@ -676,9 +676,7 @@ class MainWindow(QMainWindow):
             self.panel.head_panel.set_classes([c.name for c in state.categories], self.model.label_counts(),
                                               state.accuracy)
             self.panel.head_panel.set_status("")
-        else:
-            self.set_least_sure(False)
-        self.set_least_sure(self.model.least_sure_mode)  # re-rank for the new classifier
+        self.set_least_sure(bool(state.name) and self.model.least_sure_mode)  # set_scores re-ranked it
         self.prefs.set_active_classifier(state.name)
         self._update_head_actions()
         self._update_status()
