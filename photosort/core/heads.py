@@ -1,27 +1,38 @@
-"""Per-user classifier heads: a linear classifier on frozen CLIP vectors, learned from a few labels.
+"""Per-user classifier heads: a small MLP on frozen CLIP vectors, learned from a few labels.
 
-Why linear: on CLIP vectors a linear probe is the standard few-shot classifier; it fits a
-few hundred labels in milliseconds with NumPy alone, which is what lets the app retrain
-after every few clicks and still cross-validate. (The 256-unit MLP it replaced was less
-accurate with few labels on every benchmark, and took seconds per fit on two busy cores.)
+Why an MLP: the product spec fixes the head as "embedding → 256 → ReLU → classes, trained
+with Adam and cross-entropy on the frozen embeddings". It is trained here with torch,
+full-batch and deterministically, and kept close to the typed categories so that it is
+as good as a linear probe with few labels (measured below) while able to bend its
+class boundaries when labels are many.
 
 How typed categories and labels work together. The head's logits are
 
-    logits(x) = W · (x - center) * input_scale + b  +  prior_weight * prior_scale * (x · prior^T)
+    logits(x) = W2 · ReLU(W1 · x̃ + b1) + b2  +  prior_weight * prior_scale * (x · prior^T)
+    x̃ = (x - center) * input_scale
 
 where ``prior`` holds the classes' text vectors (their zero-shot classifier). With no
-labels ``W = b = 0`` and ``prior_weight = 1``: the head predicts exactly like the typed
-categories. With labels:
+labels ``W2 = b2 = 0`` and ``prior_weight = 1``: the head predicts exactly like the typed
+categories, whatever ``W1`` holds. With labels:
 
 * ``prior_weight`` is *calibrated* on the labels: the temperature in [0, 1] under which the
   zero-shot scores best explain them. The prior never saw the labels, so this is an honest
   check: a prior that is right keeps its full weight, a prior that is guessing (a random
   or unsuitable model) fades to nothing and cannot drown the labels.
-* ``W, b`` fit the labels on top of that (class-balanced cross-entropy plus an L2 penalty
-  whose strength is chosen by cross-validation among a few values): with one or two labels
-  per class the penalty keeps the head near the prior; as labels accumulate they win.
+* the MLP fits the labels on top of that: class-balanced cross-entropy plus an L2 penalty
+  that pulls ``W2, b2`` toward 0 (toward the prior) and ``W1`` toward its fixed starting
+  point. Its strength is chosen by cross-validation among a few values: with one or two
+  labels per class the penalty keeps the head near the prior; as labels accumulate they win.
 
 The cross-validation that picks the penalty also gives the accuracy shown to the user.
+All folds and penalties train at once, as one batch of small MLPs, on one CPU thread:
+on a busy two-core machine extra threads mostly wait for each other.
+
+Measured (tests/test_heads_accuracy.py's CLIP-like problem, 10 classes, held-out accuracy
+with 0/1/3/10 labels per class; the linear probe this replaced in brackets):
+no prior .10/.25/.74/.99 (.10/.25/.76/1.0), random prior .07/.24/.74/.99 (.07/.23/.76/1.0),
+weak prior .61/.70/.91/1.0 (.61/.70/.91/1.0), good prior .90/.92/.98/1.0 (.90/.92/.98/1.0).
+Training on 500 labels of 512 numbers, cross-validation included: about 0.6 s.
 
 Heads are stored and exported as safetensors (tensors plus JSON metadata), never pickle:
 reading a head file cannot run code, and every tensor's name, shape, dtype and values are
@@ -33,17 +44,23 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import HeadError
 
+if TYPE_CHECKING:
+    import torch
+
 log = logging.getLogger(__name__)
 
 FORMAT = "photosort-head"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+HIDDEN = 256
 MAX_CLASSES = 1000
 MAX_DIM = 16384
 MAX_NAME_CHARS = 200
@@ -54,15 +71,24 @@ MIN_LABELS_FOR_ACCURACY = 2  # per labelled class, for a cross-validated accurac
 FEW_LABELS = 3  # classes with fewer labels than this are flagged to the user
 
 # Penalty strengths tried by cross-validation, strongest first (closest to the prior).
-PENALTIES = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003)
+PENALTIES = (1.0, 0.3, 0.1, 0.03, 0.01)
+MANY_LABELS_PENALTIES = (0.1, 0.01)  # with this many labels the weak end wins; fewer fits keep training fast
 DEFAULT_PENALTY = 0.1  # when there are too few labels to cross-validate
 MAX_FOLDS = 5
-MANY_LABELS = 1000  # above this, 3 folds: the estimate is still sound and training stays under a second
+MANY_LABELS = 200  # from here on: 3 folds and the short penalty list (the estimate is still sound)
 PRIOR_WEIGHT_GRID = np.linspace(0.0, 1.0, 41)
 MIN_SPREAD = 1e-3  # labelled vectors closer than this (duplicates) are not magnified further
-LBFGS_MEMORY = 10
-LBFGS_MAX_ITER = 300
-LBFGS_TOLERANCE = 1e-4  # per label
+
+# The optimiser: full-batch Adam from a fixed start, stopped when the objective stops improving.
+INIT_SEED = 0
+INIT_GAIN = 1.0  # W1's starting rows are N(0, gain²) per number: pre-activations of about unit size
+W1_PENALTY_RATIO = 1.0  # W1's pull toward its start, relative to W2's pull toward the prior
+LEARNING_RATE = 0.01
+MAX_STEPS = 200
+MIN_STEPS = 30
+PLATEAU_STEPS = 10
+PLATEAU_TOLERANCE = 1e-3  # relative improvement over PLATEAU_STEPS below which training stops
+TRAINING_THREADS = 1
 
 
 @dataclass
@@ -72,8 +98,10 @@ class Head:
     name: str
     classes: list[str]
     model_key: str
-    weight: np.ndarray  # C x dim, applied to centred, scaled vectors
-    bias: np.ndarray  # C
+    w1: np.ndarray  # HIDDEN x dim, applied to centred, scaled vectors
+    b1: np.ndarray  # HIDDEN
+    w2: np.ndarray  # C x HIDDEN
+    b2: np.ndarray  # C
     center: np.ndarray  # dim
     input_scale: float = 1.0
     prior: np.ndarray | None = None  # C x dim class text vectors, or None
@@ -88,11 +116,14 @@ class Head:
 
     @property
     def dim(self) -> int:
-        return int(self.weight.shape[1])
+        return int(self.w1.shape[1])
 
     def logits(self, vectors: np.ndarray) -> np.ndarray:
         vectors = np.asarray(vectors, np.float32)
-        out = ((vectors - self.center) * np.float32(self.input_scale)) @ self.weight.T + self.bias
+        out = np.broadcast_to(self.b2, (len(vectors), len(self.classes))).astype(np.float32)
+        if np.any(self.w2):  # an untrained head is its prior alone, exactly
+            hidden = np.maximum(((vectors - self.center) * np.float32(self.input_scale)) @ self.w1.T + self.b1, 0)
+            out = out + hidden @ self.w2.T
         if self.prior is not None and self.prior_weight > 0:
             out = out + np.float32(self.prior_weight * self.prior_scale) * (vectors @ self.prior.T)
         return out.astype(np.float32)
@@ -112,7 +143,7 @@ class Head:
         """The head as a safetensors file: tensors plus JSON metadata (no pickle)."""
         from safetensors.numpy import save
 
-        tensors = {"weight": self.weight, "bias": self.bias, "center": self.center}
+        tensors = {"w1": self.w1, "b1": self.b1, "w2": self.w2, "b2": self.b2, "center": self.center}
         if self.prior is not None:
             tensors["prior"] = self.prior
         meta = {
@@ -188,9 +219,9 @@ def _head_from_parts(meta: dict[str, str], tensors: dict[str, np.ndarray]) -> He
     _check_names(name, classes, prompts)
     _check_numbers(**numbers)
     _check_tensors(tensors, len(classes))
-    return Head(name, classes, model_key, tensors["weight"], tensors["bias"], tensors["center"],
-                numbers["input_scale"], tensors.get("prior"), numbers["prior_scale"], numbers["prior_weight"],
-                prompts, metrics if isinstance(metrics, dict) else {})
+    return Head(name, classes, model_key, tensors["w1"], tensors["b1"], tensors["w2"], tensors["b2"],
+                tensors["center"], numbers["input_scale"], tensors.get("prior"), numbers["prior_scale"],
+                numbers["prior_weight"], prompts, metrics if isinstance(metrics, dict) else {})
 
 
 def _check_names(name: str, classes: object, prompts: object) -> None:
@@ -213,16 +244,17 @@ def _check_numbers(input_scale: float, prior_scale: float, prior_weight: float) 
 
 
 def _check_tensors(tensors: dict[str, np.ndarray], n_classes: int) -> None:
-    required = {"weight", "bias", "center"}
+    required = {"w1", "b1", "w2", "b2", "center"}
     if not required <= set(tensors) or not set(tensors) <= required | {"prior"}:
         raise HeadError("The classifier file does not hold the expected tensors.")
     for key, t in tensors.items():
         if t.dtype != np.float32 or not np.all(np.isfinite(t)) or (t.size and float(np.abs(t).max()) > MAX_ABS_VALUE):
             raise HeadError(f"The classifier file's tensor '{key}' is not float32 within ±{MAX_ABS_VALUE:g}.")
-    weight = tensors["weight"]
-    dim = weight.shape[1] if weight.ndim == 2 else -1
-    shapes_ok = (weight.shape == (n_classes, dim) and 1 <= dim <= MAX_DIM
-                 and tensors["bias"].shape == (n_classes,) and tensors["center"].shape == (dim,))
+    w1 = tensors["w1"]
+    dim = w1.shape[1] if w1.ndim == 2 else -1
+    shapes_ok = (w1.shape == (HIDDEN, dim) and 1 <= dim <= MAX_DIM and tensors["b1"].shape == (HIDDEN,)
+                 and tensors["w2"].shape == (n_classes, HIDDEN) and tensors["b2"].shape == (n_classes,)
+                 and tensors["center"].shape == (dim,))
     prior = tensors.get("prior")
     if prior is not None and prior.shape != (n_classes, dim):
         shapes_ok = False
@@ -231,13 +263,20 @@ def _check_tensors(tensors: dict[str, np.ndarray], n_classes: int) -> None:
 
 
 # ---- building and training ----------------------------------------------------------------------
+def initial_w1(dim: int) -> np.ndarray:
+    """W1's fixed starting point (seeded): every training run, fold and penalty starts from it."""
+    rng = np.random.default_rng(INIT_SEED)
+    return (INIT_GAIN * rng.standard_normal((HIDDEN, dim))).astype(np.float32)
+
+
 def untrained_head(name: str, classes: list[str], model_key: str, dim: int, prior: np.ndarray | None = None,
                    prior_scale: float = 100.0, prompts: list[str | None] | None = None) -> Head:
     """A head with no labels yet: predicts from the prior (zero-shot) alone, if it has one."""
     n = len(classes)
-    return Head(name, list(classes), model_key, np.zeros((n, dim), np.float32), np.zeros(n, np.float32),
-                np.zeros(dim, np.float32), 1.0, None if prior is None else np.asarray(prior, np.float32),
-                float(prior_scale), 1.0, list(prompts) if prompts else [None] * n)
+    return Head(name, list(classes), model_key, initial_w1(dim), np.zeros(HIDDEN, np.float32),
+                np.zeros((n, HIDDEN), np.float32), np.zeros(n, np.float32), np.zeros(dim, np.float32), 1.0,
+                None if prior is None else np.asarray(prior, np.float32), float(prior_scale), 1.0,
+                list(prompts) if prompts else [None] * n)
 
 
 @dataclass(frozen=True)
@@ -266,8 +305,12 @@ def train(base: Head, vectors: np.ndarray, targets: np.ndarray) -> Training:
 
 def fit_head(base: Head, vectors: np.ndarray, targets: np.ndarray, penalty: float = DEFAULT_PENALTY) -> Head:
     """A copy of ``base`` fitted to labelled vectors with one penalty strength."""
-    problem = _Problem.make(base, vectors, targets)
-    return problem.head(base, problem.solve(penalty))
+    problem = _Problem.make(base, np.asarray(vectors, np.float32), np.asarray(targets, np.int64))
+    return problem.head(base, _train_mlps([problem], (penalty,))[0][0])
+
+
+def penalties_for(n_labels: int) -> tuple[float, ...]:
+    return MANY_LABELS_PENALTIES if n_labels >= MANY_LABELS else PENALTIES
 
 
 def select_penalty(base: Head, vectors: np.ndarray, targets: np.ndarray) -> tuple[float, float | None]:
@@ -287,32 +330,31 @@ def select_penalty(base: Head, vectors: np.ndarray, targets: np.ndarray) -> tupl
     present = counts[counts > 0]
     if len(targets) < 2 or len(present) < 2:
         return DEFAULT_PENALTY, None
-    folds = stratified_folds(targets, min(MAX_FOLDS if len(targets) <= MANY_LABELS else 3, len(targets)))
-    log_probs = _cross_validated_log_probabilities(base, vectors, targets, folds)
+    penalties = penalties_for(len(targets))
+    folds = stratified_folds(targets, min(MAX_FOLDS if len(targets) < MANY_LABELS else 3, len(targets)))
+    log_probs = _cross_validated_log_probabilities(base, vectors, targets, folds, penalties)
     correct = log_probs.argmax(axis=2) == targets
     rows = np.arange(len(targets))
     balanced_accuracy = (correct / counts[targets]).sum(axis=1)
     balanced_likelihood = (log_probs[:, rows, targets] / counts[targets]).sum(axis=1)
-    best = max(range(len(PENALTIES)), key=lambda i: (round(float(balanced_accuracy[i]), 9), balanced_likelihood[i]))
+    best = max(range(len(penalties)), key=lambda i: (round(float(balanced_accuracy[i]), 9), balanced_likelihood[i]))
     enough = present.min() >= MIN_LABELS_FOR_ACCURACY
-    return PENALTIES[best], float(correct[best].mean()) if enough else None
+    return penalties[best], float(correct[best].mean()) if enough else None
 
 
-def _cross_validated_log_probabilities(base: Head, vectors: np.ndarray, targets: np.ndarray,
-                                       folds: np.ndarray) -> np.ndarray:
+def _cross_validated_log_probabilities(base: Head, vectors: np.ndarray, targets: np.ndarray, folds: np.ndarray,
+                                       penalties: tuple[float, ...]) -> np.ndarray:
     """Log-probabilities of every label's photo when its fold is held out, per penalty (penalties x n x C).
 
-    Within a fold the penalties go from strong to weak, each fit starting where the previous
-    one ended, which roughly halves the optimiser's work.
+    Every fold's problem (its own centring, scaling and prior calibration, from its training
+    labels only) and every penalty train together as one batch.
     """
-    out = np.empty((len(PENALTIES), len(targets), len(base.classes)), np.float64)
-    for fold in np.unique(folds):
-        test = folds == fold
-        problem = _Problem.make(base, vectors[~test], targets[~test])
-        theta = None
-        for i, penalty in enumerate(PENALTIES):
-            theta = problem.solve(penalty, start=theta)
-            logits = problem.head(base, theta).logits(vectors[test]).astype(np.float64)
+    out = np.empty((len(penalties), len(targets), len(base.classes)), np.float64)
+    held_out = [folds == fold for fold in np.unique(folds)]
+    problems = [_Problem.make(base, vectors[~test], targets[~test]) for test in held_out]
+    for test, problem, fitted in zip(held_out, problems, _train_mlps(problems, penalties), strict=True):
+        for i, parameters in enumerate(fitted):
+            logits = problem.head(base, parameters).logits(vectors[test]).astype(np.float64)
             logits -= logits.max(axis=1, keepdims=True)
             out[i, test] = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
     return out
@@ -352,14 +394,12 @@ def least_sure_order(probabilities: np.ndarray) -> np.ndarray:
     return np.argsort(top2[:, 1] - top2[:, 0], kind="stable")
 
 
+_Parameters = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # w1, b1, w2, b2
+
+
 @dataclass
 class _Problem:
-    """Class-balanced, L2-penalised multinomial logistic regression with a fixed prior offset.
-
-    The products use float32 ``np.einsum`` rather than BLAS on purpose: these matrices are
-    small, and a multi-threaded BLAS on a busy two-core machine made training 3-50x slower
-    (its threads wait for each other); einsum runs on the calling thread only.
-    """
+    """One training set: centred, scaled inputs, class-balanced weights and the calibrated prior's logits."""
 
     z: np.ndarray  # n x dim, centred and scaled inputs (float32)
     targets: np.ndarray
@@ -381,98 +421,103 @@ class _Problem:
         offset = np.zeros((len(targets), n_classes), np.float32)
         prior_weight = 0.0
         if base.prior is not None:
-            prior_logits = base.prior_scale * np.einsum("nd,cd->nc", x, base.prior)
+            prior_logits = base.prior_scale * (x @ base.prior.T)
             prior_weight = calibrated_prior_weight(prior_logits, targets, sample_weight)
             offset = (prior_weight * prior_logits).astype(np.float32)
         return cls(((x - center) * input_scale).astype(np.float32), targets, sample_weight, offset,
                    center.astype(np.float32), input_scale, prior_weight)
 
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.offset.shape[1], self.z.shape[1]
-
-    def solve(self, penalty: float, start: np.ndarray | None = None) -> np.ndarray:
-        n_classes, dim = self.shape
-        theta = np.zeros(n_classes * (dim + 1)) if start is None else start
-        tolerance = LBFGS_TOLERANCE * len(self.targets)  # the loss sums over labels, so does its gradient
-        return minimise_lbfgs(lambda t: self.loss_and_gradient(t, penalty), theta, tolerance=tolerance)
-
-    def loss_and_gradient(self, theta: np.ndarray, penalty: float) -> tuple[float, np.ndarray]:
-        n_classes, dim = self.shape
-        weight = theta[: n_classes * dim].reshape(n_classes, dim).astype(np.float32)
-        logits = np.einsum("nd,cd->nc", self.z, weight) + theta[n_classes * dim :] + self.offset
-        logits -= logits.max(axis=1, keepdims=True)
-        exp = np.exp(logits)
-        total = exp.sum(axis=1)
-        rows = np.arange(len(self.targets))
-        loss = float((self.sample_weight * (np.log(total) - logits[rows, self.targets])).sum())
-        residual = exp / total[:, None]
-        residual[rows, self.targets] -= 1.0
-        residual *= self.sample_weight[:, None]
-        gradient = np.concatenate([np.einsum("nc,nd->cd", residual.astype(np.float32), self.z).ravel(),
-                                   residual.sum(axis=0)])
-        return loss + 0.5 * penalty * float(theta @ theta), gradient + penalty * theta
-
-    def head(self, base: Head, theta: np.ndarray) -> Head:
-        n_classes, dim = self.shape
-        weight = theta[: n_classes * dim].reshape(n_classes, dim).astype(np.float32)
-        return Head(base.name, list(base.classes), base.model_key, weight, theta[n_classes * dim :].astype(np.float32),
-                    self.center, self.input_scale, base.prior, base.prior_scale, self.prior_weight,
-                    list(base.prompts), dict(base.metrics))
+    def head(self, base: Head, parameters: _Parameters) -> Head:
+        w1, b1, w2, b2 = parameters
+        return Head(base.name, list(base.classes), base.model_key, w1, b1, w2, b2, self.center, self.input_scale,
+                    base.prior, base.prior_scale, self.prior_weight, list(base.prompts), dict(base.metrics))
 
 
-def minimise_lbfgs(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray, tolerance: float,
-                   max_iter: int = LBFGS_MAX_ITER) -> np.ndarray:
-    """Minimise a smooth convex function with L-BFGS and a backtracking (Armijo) line search.
+def _train_mlps(problems: list[_Problem], penalties: tuple[float, ...]) -> list[list[_Parameters]]:
+    """Train one MLP per (problem, penalty), all in one batch; their parameters, per problem then penalty.
 
-    Small and dependency-free (no SciPy); the problems here are strongly convex, so this
-    converges in tens of iterations. Stops when no gradient component exceeds ``tolerance``.
+    Full-batch Adam on class-balanced cross-entropy (summed over labels, so more labels
+    outweigh a given penalty) plus 0.5 * penalty * (|W2|² + |b2|² + ratio * |W1 - W1₀|²).
+    Problems of unequal size are padded with zero-weight rows. The models are independent
+    (Adam is per-parameter), so batching them changes nothing but the speed. Deterministic:
+    a fixed start and no randomness during training.
     """
-    x = x0.copy()
-    f, g = fun(x)
-    g0 = max(float(np.abs(g).max()), 1e-12)
-    s_hist: list[np.ndarray] = []
-    y_hist: list[np.ndarray] = []
-    for _ in range(max_iter):
-        if float(np.abs(g).max()) <= tolerance:
-            break
-        d = -_two_loop(g, s_hist, y_hist)
-        slope = float(g @ d)
-        if slope >= 0:  # not a descent direction: restart from steepest descent
-            s_hist.clear()
-            y_hist.clear()
-            d, slope = -g, -float(g @ g)
-        step = 1.0 if s_hist else min(1.0, 1.0 / g0)
-        for _ in range(40):
-            x_new = x + step * d
-            f_new, g_new = fun(x_new)
-            if f_new <= f + 1e-4 * step * slope:
+    import torch
+
+    with _single_thread(), torch.enable_grad():
+        data = _Batch.of(problems, len(penalties))
+        lam = torch.tensor(penalties, dtype=torch.float32).view(1, -1, 1, 1)
+        w1_start = torch.from_numpy(initial_w1(data.z.shape[-1]))
+        shape = (len(problems), len(penalties))
+        w1 = w1_start.expand(*shape, -1, -1).clone().requires_grad_()
+        b1 = torch.zeros(*shape, 1, HIDDEN, requires_grad=True)
+        w2 = torch.zeros(*shape, data.n_classes, HIDDEN, requires_grad=True)
+        b2 = torch.zeros(*shape, 1, data.n_classes, requires_grad=True)
+        optimiser = torch.optim.Adam([w1, b1, w2, b2], lr=LEARNING_RATE)
+        history: list[torch.Tensor] = []
+        for step in range(MAX_STEPS):
+            optimiser.zero_grad(set_to_none=True)
+            hidden = torch.relu(data.z @ w1.transpose(-1, -2) + b1)
+            logits = hidden @ w2.transpose(-1, -2) + b2 + data.offset
+            log_probs = logits.log_softmax(dim=-1).gather(-1, data.targets).squeeze(-1)
+            fit = -(data.weight * log_probs).sum(dim=-1)[..., None, None]
+            pull = (w2.square().sum(dim=(-1, -2), keepdim=True) + b2.square().sum(dim=(-1, -2), keepdim=True)
+                    + W1_PENALTY_RATIO * (w1 - w1_start).square().sum(dim=(-1, -2), keepdim=True))
+            objective = fit + 0.5 * lam * pull
+            objective.sum().backward()
+            optimiser.step()
+            history.append(objective.detach().flatten())
+            if step >= MIN_STEPS and _has_plateaued(history):
                 break
-            step *= 0.5
-        else:
-            break
-        s, y = x_new - x, g_new - g
-        if float(s @ y) > 1e-12:
-            s_hist.append(s)
-            y_hist.append(y)
-            if len(s_hist) > LBFGS_MEMORY:
-                s_hist.pop(0)
-                y_hist.pop(0)
-        x, f, g = x_new, f_new, g_new
-    return x
+        log.debug("trained %d MLPs in %d steps", w1.shape[0] * w1.shape[1], len(history))
+        as_numpy = lambda t: t.detach().numpy().astype(np.float32)  # noqa: E731
+        w1n, b1n, w2n, b2n = (as_numpy(t) for t in (w1, b1, w2, b2))
+    return [[(w1n[i, j].copy(), b1n[i, j, 0].copy(), w2n[i, j].copy(), b2n[i, j, 0].copy())
+             for j in range(len(penalties))] for i in range(len(problems))]
 
 
-def _two_loop(g: np.ndarray, s_hist: list[np.ndarray], y_hist: list[np.ndarray]) -> np.ndarray:
-    """L-BFGS's approximate inverse Hessian times ``g``."""
-    q = g.copy()
-    alphas = []
-    for s, y in zip(reversed(s_hist), reversed(y_hist), strict=True):
-        alpha = float(s @ q) / float(y @ s)
-        alphas.append(alpha)
-        q -= alpha * y
-    if s_hist:
-        q *= float(s_hist[-1] @ y_hist[-1]) / float(y_hist[-1] @ y_hist[-1])
-    for (s, y), alpha in zip(zip(s_hist, y_hist, strict=True), reversed(alphas), strict=True):
-        beta = float(y @ q) / float(y @ s)
-        q += (alpha - beta) * s
-    return q
+def _has_plateaued(history: list[torch.Tensor]) -> bool:
+    """Whether no model improved its objective by more than PLATEAU_TOLERANCE (relative) in PLATEAU_STEPS."""
+    before, now = history[-1 - PLATEAU_STEPS], history[-1]
+    return bool(((before - now) <= PLATEAU_TOLERANCE * before.abs()).all())
+
+
+@dataclass
+class _Batch:
+    """Problems stacked into tensors (problems x 1 x rows x ...), padded rows weighing nothing."""
+
+    z: torch.Tensor
+    targets: torch.Tensor
+    weight: torch.Tensor
+    offset: torch.Tensor
+    n_classes: int
+
+    @classmethod
+    def of(cls, problems: list[_Problem], n_penalties: int) -> _Batch:
+        import torch
+
+        rows = max(len(p.targets) for p in problems)
+        n_classes = problems[0].offset.shape[1]
+        z = np.zeros((len(problems), 1, rows, problems[0].z.shape[1]), np.float32)
+        targets = np.zeros((len(problems), 1, rows), np.int64)
+        weight = np.zeros((len(problems), 1, rows), np.float32)
+        offset = np.zeros((len(problems), 1, rows, n_classes), np.float32)
+        for i, p in enumerate(problems):
+            n = len(p.targets)
+            z[i, 0, :n], targets[i, 0, :n], weight[i, 0, :n], offset[i, 0, :n] = p.z, p.targets, p.sample_weight, p.offset
+        return cls(torch.from_numpy(z), torch.from_numpy(targets)[..., None].expand(-1, n_penalties, -1, -1),
+                   torch.from_numpy(weight), torch.from_numpy(offset), n_classes)
+
+
+@contextmanager
+def _single_thread() -> Iterator[None]:
+    """Train on one torch thread and restore the count after: these matrices are small, and on a
+    busy two-core machine a second thread mostly waits for the first (measured slower)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(TRAINING_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QStyleFactory
 
 from ..core.config import Settings
 from ..core.errors import PhotosortError
+from ..core.indexer import PipelineOptions
 from .main_window import MainWindow
 from .preferences import APPLICATION, ORGANISATION
 from .resources import app_icon
@@ -39,7 +40,8 @@ def run_app(settings: Settings, folder: str | None) -> int:
     app = create_application()
     log_path = configure_logging(settings.cache_path.parent)
     reporter = install_excepthook(log_path)
-    window = MainWindow(settings)
+    # Leave the window a core of its own where there are more than two (plan_threads decides).
+    window = MainWindow(settings, options=PipelineOptions(reserve_cores=1))
     window.show()
     QTimer.singleShot(0, lambda: log.info("window shown %.0f ms after start-up began",
                                           (time.perf_counter() - started) * 1000))
