@@ -316,7 +316,7 @@ def cmd_search(args: argparse.Namespace, engine, cancel: CancelFlag) -> int:
 
 
 def cmd_export(args: argparse.Namespace, engine, cancel: CancelFlag) -> int:
-    from .core.export import ExportStopped, run_export
+    from .core.export import ExportStopped
 
     report = index_quietly(engine, args, cancel)
     if report.cancelled:
@@ -327,8 +327,7 @@ def cmd_export(args: argparse.Namespace, engine, cancel: CancelFlag) -> int:
         return EXIT_OK
     bar = ProgressBar(not args.json)
     try:
-        done = run_export(plan, journal_dir=engine.journal_dir, cancel=cancel,
-                          progress=lambda d, t: bar(Progress("exporting", d, t)))
+        done = engine.run_export(plan, cancel=cancel, progress=lambda d, t: bar(Progress("exporting", d, t)))
     except ExportStopped as stopped:
         bar.close()
         emit(args, {**stopped.result.to_json(), "error": str(stopped)}, lambda: None)

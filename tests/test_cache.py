@@ -14,7 +14,7 @@ from photosort.core.errors import CacheError
 
 def new_photo(path: str, seed: int = 0, dim: int = 8) -> NewPhoto:
     v = np.random.default_rng(seed).normal(size=dim).astype(np.float32)
-    return NewPhoto(path, 10, 20, f"fp{seed}", 4, 3, b"jpeg", v / np.linalg.norm(v))
+    return NewPhoto(path, 10, 20, f"fp-{path}-{seed}", 4, 3, b"jpeg", v / np.linalg.norm(v))
 
 
 def test_new_cache_uses_wal_and_current_schema(tmp_path: Path) -> None:

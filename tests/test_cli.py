@@ -148,3 +148,23 @@ def test_export_move_then_undo_restores_every_photo(cli, make_photos, tmp_path: 
     code, undone, _ = cli("undo")
     assert code == 0 and undone["restored"] == 10
     assert _files(root) == before
+
+
+def test_a_move_export_and_its_undo_keep_the_labels(cli, make_photos, tmp_path: Path) -> None:
+    root = make_photos(3)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("".join(f"{k}/{k}_000.jpg,{k}\n" for k in ("beach", "night", "forest")))
+    assert cli("train", str(root), "--head", "kinds", "--labels", str(labels))[0] == 0
+    dest = tmp_path / "sorted"
+    code, done, _ = cli("export", str(root), str(dest), "--head", "kinds", "--mode", "move")
+    assert code == 0 and done["done"] == 15
+    code, doc, _ = cli("heads", "list")
+    assert doc["heads"][0]["labels"] == 3
+    code, _, _ = cli("index", str(root))  # the source folder is empty now: nothing may be forgotten
+    code, _, _ = cli("index", str(dest))
+    assert cli("heads", "list")[1]["heads"][0]["labels"] == 3
+    assert cli("undo")[0] == 0
+    code, doc, _ = cli("index", str(root))
+    assert doc["indexed"] == 15 and doc["renamed"] == 0
+    code, trained, _ = cli("train", str(root), "--head", "kinds", "--labels", str(labels))
+    assert trained["labels"] == 3  # still the three labels, not six

@@ -294,6 +294,8 @@ class Cache:
     def _upsert_photo(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int, fingerprint: str | None,
                       width: int | None, height: int | None, error: str | None, now: float) -> int:
         row = conn.execute("SELECT id FROM photos WHERE path=?", (path,)).fetchone()
+        if row is None and fingerprint is not None:
+            row = Cache._moved_here(conn, path, size, fingerprint)
         if row:
             conn.execute(
                 "UPDATE photos SET size=?, mtime_ns=?, fingerprint=?, width=?, height=?, error=? WHERE id=?",
@@ -309,6 +311,33 @@ class Cache:
             (path, size, mtime_ns, fingerprint, width, height, error, now),
         )
         return int(cur.lastrowid)
+
+    @staticmethod
+    def _moved_here(conn: sqlite3.Connection, path: str, size: int, fingerprint: str) -> tuple[int] | None:
+        """A known photo with the same content whose old path is gone was moved here: keep its id and labels.
+
+        This is how a photo moved by a file manager (or by undoing a move export)
+        keeps its labels, wherever it went. A photo that still exists at its old
+        path is a copy, and a copy is a photo of its own.
+        """
+        for photo_id, old_path in conn.execute(
+            "SELECT id, path FROM photos WHERE fingerprint=? AND size=? AND error IS NULL", (fingerprint, size)
+        ).fetchall():
+            if not os.path.lexists(old_path):
+                conn.execute("UPDATE photos SET path=? WHERE id=?", (path, photo_id))
+                log.info("%s is %s moved; keeping its labels", path, old_path)
+                return (int(photo_id),)
+        return None
+
+    def repoint(self, moves: Iterable[tuple[str, str]]) -> int:
+        """Record that photos now live elsewhere (a move export), keeping their ids, vectors and labels."""
+        count = 0
+        with self.transaction() as conn:
+            for old, new in moves:
+                if conn.execute("SELECT 1 FROM photos WHERE path=?", (new,)).fetchone():
+                    continue  # something is already known there; never merge two photos
+                count += conn.execute("UPDATE photos SET path=? WHERE path=?", (new, old)).rowcount
+        return count
 
     def move_photo(self, photo_id: int, new_path: str, size: int, mtime_ns: int) -> None:
         """A renamed photo keeps its id, and with it its embeddings, thumbnail and labels."""

@@ -20,7 +20,7 @@ import numpy as np
 from .cache import Cache, EmbeddingSet
 from .config import Settings
 from .errors import HeadError, LabelsError, PhotosortError
-from .export import ExportItem, ExportPlan, plan_export
+from .export import ExportItem, ExportPlan, ExportResult, ExportStopped, Placed, plan_export, resume_or_recover, run_export
 from .heads import FEW_LABELS, MAX_CLASSES, MAX_FILE_BYTES, MAX_NAME_CHARS, Head, least_sure_order, train, untrained_head
 from .indexer import IndexReport, PipelineOptions, index_folder
 from .labels_csv import read_labels_csv
@@ -400,6 +400,29 @@ class Engine:
         plan = plan_export(items, Path(destination).expanduser(), mode=mode, unsure=unsure)
         plan.skipped.extend((Path(path), f"could not be read: {error}") for path, error in self.failures(folder))
         return plan
+
+    def run_export(self, plan: ExportPlan, progress: Callable[[int, int], None] | None = None,
+                   cancel: CancelFn | None = None) -> ExportResult:
+        """Carry out a plan; moved photos keep their vectors and labels at their new place."""
+        try:
+            result = run_export(plan, journal_dir=self.journal_dir, progress=progress, cancel=cancel)
+        except ExportStopped as stopped:
+            self._record_moves(stopped.result.placed)
+            raise
+        self._record_moves(result.placed)
+        return result
+
+    def finish_move(self, journal: str | os.PathLike[str], progress: Callable[[int, int], None] | None = None,
+                    cancel: CancelFn | None = None) -> ExportResult:
+        """Finish an interrupted move export from its journal."""
+        result = resume_or_recover(Path(journal), progress=progress, cancel=cancel)
+        self._record_moves(result.placed)
+        return result
+
+    def _record_moves(self, placed: list[Placed]) -> None:
+        moved = [(str(p.source), str(p.destination)) for p in placed if p.method in ("move", "copy+delete")]
+        if moved:
+            self.cache.repoint(moved)
 
     @property
     def journal_dir(self) -> Path:

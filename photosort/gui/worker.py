@@ -48,8 +48,6 @@ from ..core.export import (
     UndoResult,
     journal_state,
     pending_journals,
-    resume_or_recover,
-    run_export,
     undo_move,
 )
 from ..core.heads import MAX_FILE_BYTES, Head
@@ -501,8 +499,8 @@ class EngineWorker(QObject):
             return
         self._export_cancelled = False
         try:
-            result = run_export(plan, journal_dir=self._engine_().journal_dir, progress=self._export_progress,
-                                cancel=lambda: self._export_cancelled)
+            result = self._engine_().run_export(plan, progress=self._export_progress,
+                                                cancel=lambda: self._export_cancelled)
         except ExportStopped as exc:
             self.exportFinished.emit(ExportOutcome(plan, exc.result, str(exc)))
         except Exception as exc:
@@ -528,8 +526,8 @@ class EngineWorker(QObject):
         """Finish a move export that was interrupted (the app was killed, or it was stopped)."""
         self._export_cancelled = False
         try:
-            result = resume_or_recover(Path(journal), progress=self._export_progress,
-                                       cancel=lambda: self._export_cancelled)
+            result = self._engine_().finish_move(journal, progress=self._export_progress,
+                                                 cancel=lambda: self._export_cancelled)
         except ExportStopped as exc:
             self.exportFinished.emit(ExportOutcome(None, exc.result, str(exc)))
         except Exception as exc:
