@@ -131,7 +131,8 @@ def test_training_is_deterministic(engine: Engine, library) -> None:
     first = engine.train_head("Kinds"), engine.load_head("Kinds")
     second = engine.train_head("Kinds"), engine.load_head("Kinds")
     assert first[0] == second[0]
-    np.testing.assert_array_equal(first[1].weight, second[1].weight)
+    for key in ("w1", "b1", "w2", "b2"):
+        np.testing.assert_array_equal(getattr(first[1], key), getattr(second[1], key))
 
 
 def test_labels_must_be_classes_of_the_head(engine: Engine, library) -> None:
@@ -289,15 +290,15 @@ def test_import_refuses_a_head_made_for_another_model(engine: Engine, tmp_path) 
     assert engine.head_names() == ["Trips"]
 
 
-@pytest.mark.parametrize("corrupt", ["random", "truncated", "huge_header", "wrong_shape", "nan", "huge_value", "newer",
-                                     "not_json_meta", "missing", "directory"])
+@pytest.mark.parametrize("corrupt", ["random", "truncated", "huge_header", "wrong_shape", "wrong_hidden", "nan",
+                                     "huge_value", "newer", "older", "linear_v2", "not_json_meta", "missing", "directory"])
 def test_import_refuses_a_damaged_file_with_a_message(engine: Engine, tmp_path, corrupt: str) -> None:
     from safetensors.numpy import save
 
     good = engine.create_head("Trips", ["beach", "city"])
     data = good.to_bytes()
     meta = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])["__metadata__"]
-    tensors = {"weight": good.weight, "bias": good.bias, "center": good.center, "prior": good.prior}
+    tensors = {"w1": good.w1, "b1": good.b1, "w2": good.w2, "b2": good.b2, "center": good.center, "prior": good.prior}
     path = tmp_path / "bad.head"
     if corrupt == "random":
         path.write_bytes(np.random.default_rng(0).bytes(4000))
@@ -306,13 +307,22 @@ def test_import_refuses_a_damaged_file_with_a_message(engine: Engine, tmp_path, 
     elif corrupt == "huge_header":
         path.write_bytes((10**12).to_bytes(8, "little") + data[8:])
     elif corrupt == "wrong_shape":
-        path.write_bytes(save({**tensors, "bias": np.zeros(3, np.float32)}, metadata=meta))
+        path.write_bytes(save({**tensors, "b2": np.zeros(3, np.float32)}, metadata=meta))
+    elif corrupt == "wrong_hidden":
+        path.write_bytes(save({**tensors, "w1": good.w1[:128], "b1": good.b1[:128], "w2": good.w2[:, :128]},
+                              metadata=meta))
     elif corrupt == "nan":
-        path.write_bytes(save({**tensors, "weight": np.full_like(good.weight, np.nan)}, metadata=meta))
+        path.write_bytes(save({**tensors, "w1": np.full_like(good.w1, np.nan)}, metadata=meta))
     elif corrupt == "huge_value":
-        path.write_bytes(save({**tensors, "weight": np.full_like(good.weight, 1e30)}, metadata=meta))
+        path.write_bytes(save({**tensors, "w2": np.full_like(good.w2, 1e30)}, metadata=meta))
     elif corrupt == "newer":
         path.write_bytes(save(tensors, metadata={**meta, "version": "99"}))
+    elif corrupt == "older":
+        path.write_bytes(save(tensors, metadata={**meta, "version": "2"}))
+    elif corrupt == "linear_v2":  # a file of the linear heads that came before the MLP
+        linear = {"weight": np.zeros((2, good.dim), np.float32), "bias": np.zeros(2, np.float32),
+                  "center": good.center, "prior": good.prior}
+        path.write_bytes(save(linear, metadata={**meta, "version": "2"}))
     elif corrupt == "not_json_meta":
         path.write_bytes(save(tensors, metadata={**meta, "classes": "[beach"}))
     elif corrupt == "directory":
@@ -320,6 +330,8 @@ def test_import_refuses_a_damaged_file_with_a_message(engine: Engine, tmp_path, 
     with pytest.raises(HeadError) as error:
         engine.import_head(path, name="Imported")
     assert "\n" not in str(error.value) and len(str(error.value)) < 300
+    if corrupt in ("older", "linear_v2"):
+        assert "older photosort; train the classifier again" in str(error.value)
     assert engine.head_names() == ["Trips"]
 
 
@@ -333,8 +345,14 @@ def test_a_file_over_the_size_limit_is_refused_before_parsing(monkeypatch: pytes
 
 # ---- speed ------------------------------------------------------------------------------------
 def test_training_on_500_labels_takes_well_under_two_seconds() -> None:
-    """Including the cross-validation that picks the penalty and measures accuracy (ViT-B/32 size vectors)."""
+    """Including the cross-validation that picks the penalty and measures accuracy (ViT-B/32 size vectors).
+
+    torch is imported first: in the app it is already loaded (it runs the model), so its
+    import is no part of what training costs the user.
+    """
     import time
+
+    import torch  # noqa: F401
 
     from photosort.core.heads import train, untrained_head
 

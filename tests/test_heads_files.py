@@ -46,9 +46,10 @@ def read_or_refuse(data: bytes) -> Head | None:
 
 
 def assert_usable(head: Head) -> None:
-    n, dim = head.weight.shape
-    assert n == len(head.classes) == len(head.prompts) == head.bias.shape[0]
-    assert head.center.shape == (dim,)
+    hidden, dim = head.w1.shape
+    n = len(head.classes)
+    assert n == len(head.prompts) and head.w2.shape == (n, hidden) and head.b2.shape == (n,)
+    assert head.b1.shape == (hidden,) and head.center.shape == (dim,)
     probabilities = head.probabilities(np.ones((2, dim), np.float32) / np.sqrt(dim))
     assert np.all(np.isfinite(probabilities))
 
@@ -58,7 +59,7 @@ def test_a_head_survives_the_round_trip() -> None:
     copy = Head.from_bytes(original.to_bytes(), expected_model_key="tiny|exact", expected_dim=16)
     assert (copy.name, copy.classes, copy.prompts, copy.model_key) == (original.name, original.classes,
                                                                        original.prompts, original.model_key)
-    for key in ("weight", "bias", "center", "prior"):
+    for key in ("w1", "b1", "w2", "b2", "center", "prior"):
         np.testing.assert_array_equal(getattr(copy, key), getattr(original, key))
     assert (copy.input_scale, copy.prior_scale, copy.prior_weight) == (original.input_scale, original.prior_scale,
                                                                         original.prior_weight)
@@ -106,20 +107,22 @@ JSON_VALUES = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=True)
 def test_hostile_metadata_is_refused_or_still_valid(changes: dict[str, str]) -> None:
     header = json.loads(GOOD[8 : 8 + int.from_bytes(GOOD[:8], "little")])
     head = sample_head()
-    tensors = {"weight": head.weight, "bias": head.bias, "center": head.center, "prior": head.prior}
+    tensors = {"w1": head.w1, "b1": head.b1, "w2": head.w2, "b2": head.b2, "center": head.center,
+               "prior": head.prior}
     read_or_refuse(save(tensors, metadata={**header["__metadata__"], **changes}))
 
 
 @PROPERTY
-@given(st.dictionaries(st.sampled_from(["weight", "bias", "center", "prior", "extra"]),
-                       st.tuples(st.integers(0, 4), st.integers(0, 20)), min_size=1, max_size=5),
+@given(st.dictionaries(st.sampled_from(["w1", "b1", "w2", "b2", "center", "prior", "extra"]),
+                       st.tuples(st.sampled_from([0, 1, 3, 256, 257]), st.sampled_from([0, 3, 16, 256])),
+                       min_size=1, max_size=7),
        st.sampled_from([np.float32, np.float16, np.float64, np.int32]),
        st.sampled_from([0.0, np.nan, np.inf, 1e30]))
 def test_wrong_tensors_are_refused_or_still_valid(shapes: dict[str, tuple[int, int]], dtype: type,
                                                   fill: float) -> None:
     header = json.loads(GOOD[8 : 8 + int.from_bytes(GOOD[:8], "little")])
     with np.errstate(over="ignore", invalid="ignore"):
-        tensors = {key: np.full(shape if key in ("weight", "prior") else shape[1:], fill).astype(dtype)
+        tensors = {key: np.full(shape if key in ("w1", "w2", "prior") else shape[1:], fill).astype(dtype)
                    for key, shape in shapes.items()}
     read_or_refuse(save(tensors, metadata=header["__metadata__"]))
 

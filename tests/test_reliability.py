@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import draw_photo
+
 from photosort.core.cache import Cache
 from photosort.core.scan import is_photo_name
 
@@ -79,7 +79,7 @@ def test_two_cli_runs_on_one_cache_at_once(tmp_path: Path, tiny_model: Path) -> 
     procs = [subprocess.Popen(photosort_cmd("index", str(root), *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=120) for p in procs]
-    for proc, (out, err) in zip(procs, outputs, strict=True):
+    for proc, (_, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err
         assert "locked" not in err
     docs = [json.loads(out) for out, _ in outputs]

@@ -62,7 +62,7 @@ class DecodePool:
             task.started = time.monotonic()
             try:
                 result = task.fn(*task.args)
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            except BaseException as exc:
                 if not task.future.done():
                     task.future.set_exception(exc)
             else:
