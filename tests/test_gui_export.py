@@ -292,3 +292,27 @@ def test_closing_the_window_during_a_move_asks_then_stops_after_the_current_phot
     assert len(moved) == 4 and {**moved, **left} == before and not set(moved) & set(left)
     [journal] = pending_journals(window.settings.cache_path.parent / "journals")
     assert journal_state(journal) == "cancelled", "the journal says where every photo is, ready to undo or finish"
+
+
+def test_an_idle_window_does_not_keep_repainting(qtbot, opened) -> None:
+    """A grid that just fills the view once showed and hid its scroll bar in a loop, repainting ~100 times a second."""
+    from PySide6.QtCore import QEvent, QObject
+    from PySide6.QtWidgets import QApplication
+
+    window, _folder = opened
+
+    class PaintCounter(QObject):
+        paints = 0
+
+        def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+            if event.type() == QEvent.Type.Paint and obj is window.view.viewport():
+                PaintCounter.paints += 1
+            return False
+
+    counter = PaintCounter()
+    QApplication.instance().installEventFilter(counter)
+    try:
+        qtbot.wait(500)  # a measurement window, not a synchronisation: nothing should happen in it
+    finally:
+        QApplication.instance().removeEventFilter(counter)
+    assert PaintCounter.paints < 10
