@@ -12,48 +12,23 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox
 
 import photosort.gui.worker as worker_module
-from photosort.core.config import Settings
 from photosort.core.export import journal_state, pending_journals
 from photosort.core.indexer import PipelineOptions
 from photosort.core.zeroshot import Category
 from photosort.gui.export_dialog import ExportDialog
 from photosort.gui.main_window import MainWindow
-from photosort.gui.preferences import Preferences
 
 TIMEOUT_MS = 20_000
 SMALL_BATCHES = PipelineOptions(batch_size=8, decode_threads=2)
 KINDS = ("beach", "forest", "night", "document", "sunset")
-
-
-@pytest.fixture(autouse=True)
-def _isolated_qsettings(tmp_path: Path) -> None:
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
-
-
-@pytest.fixture
-def prefs(tmp_path: Path) -> Preferences:
-    return Preferences(QSettings(str(tmp_path / "prefs.ini"), QSettings.Format.IniFormat))
-
-
-@pytest.fixture
-def make_window(qtbot, settings: Settings, prefs: Preferences) -> Callable[..., MainWindow]:
-    def make() -> MainWindow:
-        window = MainWindow(settings, prefs, SMALL_BATCHES)
-        qtbot.addWidget(window)
-        with qtbot.waitExposed(window):
-            window.show()
-        return window
-
-    return make
 
 
 @pytest.fixture

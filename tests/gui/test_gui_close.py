@@ -5,40 +5,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 
 from photosort.core.cache import Cache
 from photosort.core.config import Settings
 from photosort.core.engine import Engine
 from photosort.core.indexer import PipelineOptions
 from photosort.core.scan import resolve_root
-from photosort.gui.main_window import MainWindow
-from photosort.gui.preferences import Preferences
 
 TIMEOUT_MS = 20_000
 SMALL_BATCHES = PipelineOptions(batch_size=4, decode_threads=2)
-
-
-@pytest.fixture(autouse=True)
-def _isolated_qsettings(tmp_path: Path) -> None:
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
-
-
-@pytest.fixture
-def make_window(qtbot, settings: Settings, tmp_path: Path) -> Callable[[], MainWindow]:
-    def make() -> MainWindow:
-        prefs = Preferences(QSettings(str(tmp_path / "prefs.ini"), QSettings.Format.IniFormat))
-        window = MainWindow(settings, prefs, SMALL_BATCHES)
-        qtbot.addWidget(window)
-        with qtbot.waitExposed(window):
-            window.show()
-        return window
-
-    return make
 
 
 def indexed_photos(settings: Settings, folder: Path) -> list[int]:

@@ -9,14 +9,12 @@ what is still there after a restart.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, QSettings, Qt
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
-from photosort.core.config import Settings
 from photosort.core.engine import Engine
 from photosort.core.heads import Head
 from photosort.core.indexer import PipelineOptions
@@ -28,28 +26,6 @@ from photosort.gui.preferences import Preferences
 TIMEOUT_MS = 20_000
 SMALL_BATCHES = PipelineOptions(batch_size=8, decode_threads=2)
 KINDS = ("beach", "forest", "night", "document", "sunset")
-
-
-@pytest.fixture(autouse=True)
-def _isolated_qsettings(tmp_path: Path) -> None:
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
-
-
-@pytest.fixture
-def prefs(tmp_path: Path) -> Preferences:
-    return Preferences(QSettings(str(tmp_path / "prefs.ini"), QSettings.Format.IniFormat))
-
-
-@pytest.fixture
-def make_window(qtbot, settings: Settings, prefs: Preferences) -> Callable[..., MainWindow]:
-    def make(preferences: Preferences | None = None) -> MainWindow:
-        window = MainWindow(settings, preferences or prefs, SMALL_BATCHES)
-        qtbot.addWidget(window)
-        with qtbot.waitExposed(window):
-            window.show()
-        return window
-
-    return make
 
 
 @pytest.fixture
@@ -285,7 +261,7 @@ def test_the_classifier_and_its_labels_come_back_after_a_restart(qtbot, make_win
     before = labels_by_path(window)
     predictions = {window.model.photo_id(r): window.model.tile(r).category for r in range(20)}
     window.close()
-    again = make_window(Preferences(QSettings(prefs.store.fileName(), QSettings.Format.IniFormat)))
+    again = make_window(preferences=Preferences(QSettings(prefs.store.fileName(), QSettings.Format.IniFormat)))
     qtbot.waitUntil(lambda: again.active_head == "Kinds", timeout=TIMEOUT_MS)
     open_and_wait(qtbot, again, library)
     assert labels_by_path(again) == before and len(before) == 10

@@ -12,7 +12,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,6 @@ from PySide6.QtCore import QMimeData, QSettings, QSize, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from photosort.core.config import Settings
 from photosort.core.indexer import PipelineOptions
 from photosort.gui.main_window import MainWindow
 from photosort.gui.photo_model import UNSURE, CategoryRole, GroupRole
@@ -29,28 +27,6 @@ from photosort.gui.preferences import Preferences
 
 TIMEOUT_MS = 20_000
 SMALL_BATCHES = PipelineOptions(batch_size=4, decode_threads=2)
-
-
-@pytest.fixture(autouse=True)
-def _isolated_qsettings(tmp_path: Path) -> None:
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
-
-
-@pytest.fixture
-def prefs(tmp_path: Path) -> Preferences:
-    return Preferences(QSettings(str(tmp_path / "prefs.ini"), QSettings.Format.IniFormat))
-
-
-@pytest.fixture
-def make_window(qtbot, settings: Settings, prefs: Preferences) -> Callable[..., MainWindow]:
-    def make(settings_: Settings | None = None, preferences: Preferences | None = None) -> MainWindow:
-        window = MainWindow(settings_ or settings, preferences or prefs, SMALL_BATCHES)
-        qtbot.addWidget(window)
-        with qtbot.waitExposed(window):
-            window.show()
-        return window
-
-    return make
 
 
 def drop(window: MainWindow, *paths: Path) -> bool:

@@ -30,16 +30,6 @@ from photosort.gui.worker import delete_cache_files, describe_failure
 CATS = (Category("beach"), Category("forest"), Category("night"))
 
 
-@pytest.fixture(autouse=True)
-def _isolated_qsettings(tmp_path: Path) -> None:
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
-
-
-@pytest.fixture
-def prefs(tmp_path: Path) -> Preferences:
-    return Preferences(QSettings(str(tmp_path / "prefs.ini"), QSettings.Format.IniFormat))
-
-
 def probabilities(best: list[int], confidence: list[float], classes: int = 3) -> np.ndarray:
     """Rows whose best class is ``best[i]`` with probability ``confidence[i]``, the rest spread evenly."""
     out = np.zeros((len(best), classes), np.float32)
