@@ -26,8 +26,9 @@ import math
 import os
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image, ImageFile
@@ -291,3 +292,16 @@ def _reason(exc: BaseException) -> str:
     if "truncated" in text.lower():
         return "truncated file (incomplete download or copy?)"
     return text[:200]
+
+
+def decode_or_reason(path: str, prep: Preprocess, max_pixels: int = DEFAULT_MAX_PIXELS,
+                     read: Callable[[str, Preprocess, int], Any] | None = None) -> Any:
+    """``read`` (default: :func:`decode_photo`) one photo, or its one-line reason: one bad file never stops a run."""
+    try:
+        return (read or decode_photo)(path, prep, max_pixels)
+    except DecodeError as exc:
+        return str(exc)
+    except Exception as exc:  # a decoder bug is this photo's failure, not the run's
+        log.exception("unexpected failure reading %s", path)
+        return f"unexpected error while reading: {type(exc).__name__}: {str(exc)[:120]}"
+

@@ -28,6 +28,7 @@ from .decode import (
     DecodedPhoto,
     DecodeError,
     Preprocess,
+    decode_or_reason,
     decode_photo,
     encode_thumbnail,
     fingerprint_file,
@@ -114,7 +115,7 @@ def _decode_chunk(photos: list[EncodedPhoto], prep: Preprocess, device: torch.de
     results: list[DecodedPhoto | str] = []
     for photo, image in zip(photos, images, strict=True):
         if image is None:
-            results.append(_cpu_decode_or_reason(photo.path, prep, max_pixels))
+            results.append(decode_or_reason(photo.path, prep, max_pixels))
             continue
         upright = orient(image, photo.orientation)
         resized = resize_shortest(upright, prep.size)
@@ -133,13 +134,6 @@ def _decode_one(data: torch.Tensor, device: torch.device) -> torch.Tensor | None
         return decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
     except RuntimeError:
         return None
-
-
-def _cpu_decode_or_reason(path: str, prep: Preprocess, max_pixels: int) -> DecodedPhoto | str:
-    try:
-        return decode_photo(path, prep, max_pixels)
-    except DecodeError as exc:
-        return str(exc)
 
 
 def orient(image: torch.Tensor, orientation: int) -> torch.Tensor:

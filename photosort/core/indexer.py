@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from .cache import Cache, NewPhoto, PhotoRecord
-from .decode import DEFAULT_MAX_PIXELS, DecodedPhoto, DecodeError, Preprocess, decode_photo, fingerprint
+from .decode import DEFAULT_MAX_PIXELS, DecodedPhoto, Preprocess, decode_or_reason, decode_photo, fingerprint
 from .decode_pool import DecodePool
 from .errors import Cancelled
 from .progress import CancelFn, ProgressFn, Reporter, check_cancel
@@ -353,14 +353,7 @@ def _decoded_batches(
 
 
 def _decode_or_reason(path: str, prep: Preprocess, max_pixels: int) -> DecodedPhoto | str:
-    """Decode one photo; any failure becomes its one-line reason, so one bad file never stops a run."""
-    try:
-        return decode_photo(path, prep, max_pixels)
-    except DecodeError as exc:
-        return str(exc)
-    except Exception as exc:
-        log.exception("unexpected failure decoding %s", path)
-        return f"unexpected error while reading: {type(exc).__name__}: {str(exc)[:120]}"
+    return decode_or_reason(path, prep, max_pixels, decode_photo)
 
 
 def _too_slow(seconds: float) -> str:
@@ -371,13 +364,7 @@ def _read_or_reason(path: str, prep: Preprocess, max_pixels: int) -> DecodedPhot
     """For GPU decoding: a JPEG's bytes (decoded later, in batches, on the GPU) or a CPU decode."""
     from .gpudecode import read_encoded
 
-    try:
-        return read_encoded(path, prep, max_pixels)
-    except DecodeError as exc:
-        return str(exc)
-    except Exception as exc:
-        log.exception("unexpected failure reading %s", path)
-        return f"unexpected error while reading: {type(exc).__name__}: {str(exc)[:120]}"
+    return decode_or_reason(path, prep, max_pixels, read_encoded)
 
 
 @dataclass
