@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import random
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from photo_factory import KIND_COLOURS, draw_photo
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -19,15 +19,6 @@ os.environ.pop("PHOTOSORT_DEVICE", None)
 os.environ.pop("PHOTOSORT_PRECISION", None)
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
-KIND_COLOURS = {
-    "beach": ((70, 130, 220), (235, 210, 150)),
-    "forest": ((120, 160, 110), (20, 60, 25)),
-    "night": ((5, 5, 20), (20, 20, 45)),
-    "document": ((240, 240, 240), (230, 230, 230)),
-    "sunset": ((250, 120, 40), (90, 20, 60)),
-}
-
-
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random CLIP model folder (saved with save_pretrained) plus its tokenizer."""
@@ -50,24 +41,6 @@ def engine(settings):
     eng = Engine(settings)
     yield eng
     eng.close()
-
-
-def draw_photo(kind: str, size: tuple[int, int] = (96, 72), seed: int = 0):
-    """A small scene of one synthetic kind: two-colour gradient plus a few random shapes."""
-    import numpy as np
-    from PIL import Image, ImageDraw
-
-    rng = random.Random(f"{kind}-{seed}")
-    top, bottom = KIND_COLOURS[kind]
-    w, h = size
-    t = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
-    arr = np.asarray(top, np.float32) * (1 - t) + np.asarray(bottom, np.float32) * t
-    img = Image.fromarray(np.broadcast_to(arr, (h, w, 3)).astype(np.uint8))
-    d = ImageDraw.Draw(img)
-    for _ in range(4):
-        x, y = rng.randint(0, w), rng.randint(0, h)
-        d.ellipse([x, y, x + rng.randint(4, 20), y + rng.randint(4, 20)], fill=tuple(rng.randint(0, 255) for _ in range(3)))
-    return img
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import draw_photo
+from photo_factory import draw_photo
 from PIL import Image, ImageFile
 
 from photosort.core import gpudecode

@@ -147,7 +147,7 @@ def test_labels_must_be_classes_of_the_head(engine: Engine, library) -> None:
 # ---- label these next -------------------------------------------------------------------------
 def test_least_sure_skips_labelled_photos_and_puts_ambiguous_ones_first(engine: Engine, make_photos,
                                                                          tmp_path: Path) -> None:
-    from conftest import draw_photo
+    from photo_factory import draw_photo
     from PIL import Image
 
     root = make_photos(n_per_kind=10, kinds=("beach", "sunset"), folder=tmp_path / "two")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import draw_photo
+from photo_factory import draw_photo
 from PIL import Image
 
 from photosort.core.engine import Engine

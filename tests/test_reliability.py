@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import draw_photo
+from photo_factory import draw_photo
 
 from photosort.core.cache import Cache
 from photosort.core.scan import is_photo_name
