@@ -327,15 +327,21 @@ def test_undo_does_not_overwrite_a_reoccupied_original_place(tmp_path: Path, pho
     assert undone.restored == 2
 
 
-def test_move_across_disks_copies_verified_then_removes_and_undoes(
-    tmp_path: Path, photos: list[Path], journal_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    before = snapshot(tmp_path / "src")
+def forbid_hard_links(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every hard link fail as it does across disks, so moves must copy, verify and delete."""
 
     def cross_device(src, dst, **kwargs):
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
     monkeypatch.setattr(os, "link", cross_device)
+
+
+def test_move_across_disks_copies_verified_then_removes_and_undoes(
+    tmp_path: Path, photos: list[Path], journal_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = snapshot(tmp_path / "src")
+
+    forbid_hard_links(monkeypatch)
     plan = plan_export(items_for(photos, ["Cats"] * 5), tmp_path / "out", mode="move")
     result = run_export(plan, journal_dir=journal_dir)
 
@@ -570,10 +576,7 @@ def test_disk_full_during_a_cross_disk_move_loses_nothing_and_can_be_undone(
 ) -> None:
     before = snapshot(tmp_path / "src")
 
-    def cross_device(src, dst, **kwargs):
-        raise OSError(errno.EXDEV, "Invalid cross-device link")
-
-    monkeypatch.setattr(os, "link", cross_device)
+    forbid_hard_links(monkeypatch)
     plan = plan_export(items_for(photos, ["Cats"] * 5), tmp_path / "out", mode="move")
     fail_open_for_writing(monkeypatch, OSError(errno.ENOSPC, "No space left on device"), after=2)
 

@@ -39,9 +39,8 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -53,6 +52,7 @@ from .decode import decode_photo, orientation_of
 from .errors import Cancelled, FolderError
 from .progress import CancelFn, check_cancel
 from .scan import scan_folder
+from .torch_threads import torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +298,7 @@ def model_only_rate(encoder, paths: list[str], seconds: float) -> float:
     while len(pixels) < encoder.batch_size:
         pixels.append(pixels[len(pixels) % len(pixels)])
     batch = np.stack(pixels)
-    with _torch_threads_for_model(encoder.device.type):
+    with torch_threads((os.cpu_count() or 1) if encoder.device.type == "cpu" else None):
         encoder.embed_pixels(batch)  # warm-up
         done = 0
         started = time.perf_counter()
@@ -307,19 +307,6 @@ def model_only_rate(encoder, paths: list[str], seconds: float) -> float:
             done += len(batch)
         _synchronise(encoder.device)
         return done / (time.perf_counter() - started)
-
-
-@contextmanager
-def _torch_threads_for_model(device_type: str) -> Iterator[None]:
-    import torch
-
-    before = torch.get_num_threads()
-    if device_type == "cpu":
-        torch.set_num_threads(os.cpu_count() or 1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _synchronise(device) -> None:

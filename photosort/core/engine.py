@@ -338,7 +338,7 @@ class Engine:
             checked[photo_id] = None if label is None else canonical[label.strip().casefold()]
         self.cache.set_labels(row[0], checked)
 
-    def train_head(self, name: str, folder: str | os.PathLike[str] | None = None) -> TrainReport:
+    def train_head(self, name: str) -> TrainReport:
         """Fit the head on all its labels (photos anywhere in the cache) and store it with its accuracy.
 
         A head made for another model is trained again for this one from its classes and

@@ -45,14 +45,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import HeadError
+from .torch_threads import torch_threads
 
 if TYPE_CHECKING:
     import torch
@@ -448,7 +447,7 @@ def _train_mlps(problems: list[_Problem], penalties: tuple[float, ...]) -> list[
     """
     import torch
 
-    with _single_thread(), torch.enable_grad():
+    with torch_threads(TRAINING_THREADS), torch.enable_grad():
         data = _Batch.of(problems, len(penalties))
         lam = torch.tensor(penalties, dtype=torch.float32).view(1, -1, 1, 1)
         shape = (len(problems), len(penalties))
@@ -531,17 +530,3 @@ def _span_basis(z: np.ndarray) -> np.ndarray:
     _, singular, vt = np.linalg.svd(z.astype(np.float64), full_matrices=False)
     keep = singular > 1e-6 * max(float(singular[0]), 1e-30)
     return vt[keep].T.astype(np.float32)
-
-
-@contextmanager
-def _single_thread() -> Iterator[None]:
-    """Train on one torch thread and restore the count after: these matrices are small, and on a
-    busy two-core machine a second thread mostly waits for the first (measured slower)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(TRAINING_THREADS)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

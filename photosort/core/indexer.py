@@ -15,7 +15,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -27,6 +26,7 @@ from .decode_pool import DecodePool
 from .errors import Cancelled
 from .progress import CancelFn, ProgressFn, Reporter, check_cancel
 from .scan import ScannedFile, resolve_root, scan_folder
+from .torch_threads import torch_threads
 
 if TYPE_CHECKING:
     from .gpudecode import EncodedPhoto
@@ -253,7 +253,7 @@ def _embed_all(
     reporter.update(0, force=True)
     done = 0
     pending: tuple[list[Decoded], Future] | None = None
-    with _torch_threads(run.torch_threads), DecodePool(run.decode_threads, options.decode_timeout_s) as pool, \
+    with torch_threads(run.torch_threads), DecodePool(run.decode_threads, options.decode_timeout_s) as pool, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="model") as model_thread:
         for batch in _decoded_batches(files, embedder.prep, run, pool):
             if _cancelled(cancel):
@@ -302,22 +302,6 @@ def resolve_run(options: PipelineOptions, embedder: Embedder) -> RunPlan:
         max_pixels=options.max_pixels,
         gpu_device=gpu_device,
     )
-
-
-@contextmanager
-def _torch_threads(count: int | None) -> Iterator[None]:
-    """Set torch's intra-op threads for this run and restore them after."""
-    if count is None:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 Decoded = tuple[ScannedFile, "DecodedPhoto | EncodedPhoto | str"]
