@@ -19,8 +19,9 @@ from pathlib import Path
 
 from . import __version__
 from .core.config import DEVICES, MODES, Settings
-from .core.errors import PhotosortError
-from .core.progress import Progress
+from .core.errors import Cancelled, UsageError, user_message
+from .core.progress import CancelToken, Progress
+from .core.sorting import DEFAULT_THRESHOLD
 
 log = logging.getLogger("photosort")
 
@@ -33,8 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--model", help="Hugging Face model id or local model folder (env PHOTOSORT_MODEL)")
     common.add_argument("--device", choices=DEVICES, help="where the model runs (env PHOTOSORT_DEVICE; default auto)")
     common.add_argument("--precision", choices=MODES, help="CPU precision: auto (bf16 where the CPU has it, "
-                        "else fp32), fp32 (strict), or fast (int8) (env PHOTOSORT_PRECISION)")
-    common.add_argument("--cache-dir", help="folder of the cache database (env PHOTOSORT_CACHE_DIR)")
+                        "else fp32), fp32 (strict), or fast (compiled; int8 where bf16 is not native) "
+                        "(env PHOTOSORT_PRECISION)")
+    common.add_argument("--data-dir", "--cache-dir", dest="data_dir",
+                        help="photosort's data folder: library.db, cache.db, settings (env PHOTOSORT_DATA_DIR)")
     common.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     common.add_argument("-v", "--verbose", action="store_true", help="log what happens to stderr")
 
@@ -51,12 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_classifier_args(p)
     p.add_argument("--list", action="store_true", help="print every photo with its category")
 
-    p = sub.add_parser("train", parents=[common], help="train a classifier (head) from a labels CSV (path,label)")
+    p = sub.add_parser("train", parents=[common], help="train a classifier from a labels CSV (path,label)")
     p.add_argument("folder")
-    p.add_argument("--head", required=True, help="name of the classifier")
+    p.add_argument("--classifier", "--head", dest="classifier", required=True, help="name of the classifier")
     p.add_argument("--labels", required=True, help="CSV with rows path,label (paths absolute or relative to FOLDER)")
 
-    p = sub.add_parser("heads", help="list, rename, delete, export or import trained classifiers")
+    p = sub.add_parser("classifiers", aliases=["heads"],
+                       help="list, rename, delete, export or import trained classifiers")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("list", parents=[common], help="the classifiers with their classes, labels and accuracy")
     a = actions.add_parser("rename", parents=[common], help="rename a classifier (it keeps its labels)")
@@ -64,11 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("new")
     a = actions.add_parser("delete", parents=[common], help="delete a classifier and its labels (not the photos)")
     a.add_argument("name")
-    a = actions.add_parser("export", parents=[common], help="write a classifier to a file, to use on another machine")
+    a = actions.add_parser("export", parents=[common], help="write a classifier to a file, to use on another computer")
     a.add_argument("name")
     a.add_argument("file")
     a.add_argument("--force", action="store_true", help="replace FILE if it exists")
-    a = actions.add_parser("import", parents=[common], help="add a classifier from a file made by 'heads export'")
+    a = actions.add_parser("import", parents=[common], help="add a classifier from a file made by 'classifiers export'")
     a.add_argument("file")
     a.add_argument("--name", help="the name to give it (default: the name in the file)")
 
@@ -98,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=int, metavar="N", help="instead, time the app's work on a cache of N photos "
                    "(thumbnails made from FOLDER's photos, or generated ones)")
 
+    p = sub.add_parser("settings", parents=[common], help="show the model, device and precision in use, or save "
+                       "the ones given (the window's Settings use the same file)")
+    p.add_argument("--save", action="store_true", help="save --model/--device/--precision for the CLI and the window")
+
     p = sub.add_parser("gui", parents=[common], help="open the desktop app (the default)")
     p.add_argument("folder", nargs="?")
     return parser
@@ -106,9 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_classifier_args(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--categories", help='typed categories, e.g. "beach, mountains, pets=a photo of a cat or a dog"')
-    group.add_argument("--head", help="name of a trained classifier")
-    p.add_argument("--threshold", type=float, help="below this confidence a photo is unsure "
-                   "(default 0.5 for categories, 0 for a classifier)")
+    group.add_argument("--classifier", "--head", dest="classifier", help="name of a trained classifier")
+    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                   help=f"below this confidence a photo is unsure (default {DEFAULT_THRESHOLD}); a photo you "
+                   "labelled always goes where its label says")
 
 
 # ---- output helpers --------------------------------------------------------------------------
@@ -156,29 +165,22 @@ def emit(args: argparse.Namespace, document: dict, human: Callable[[], None]) ->
         human()
 
 
-class CancelFlag:
-    """Ctrl-C sets the flag; long work stops after the current batch and keeps what it finished."""
+def install_ctrl_c(cancel: CancelToken) -> None:
+    """Ctrl-C cancels: long work stops after the current batch and keeps what it finished; twice aborts."""
 
-    def __init__(self) -> None:
-        self.event = threading.Event()
+    def handler(signum: int, frame: object) -> None:
+        if cancel.cancelled:
+            raise KeyboardInterrupt
+        cancel.cancel()
+        sys.stderr.write("\nStopping after the current batch… (Ctrl-C again to abort)\n")
 
-    def __call__(self) -> bool:
-        return self.event.is_set()
-
-    def install(self) -> None:
-        def handler(signum: int, frame: object) -> None:
-            if self.event.is_set():
-                raise KeyboardInterrupt
-            self.event.set()
-            sys.stderr.write("\nStopping after the current batch… (Ctrl-C again to abort)\n")
-
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, handler)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, handler)
 
 
 # ---- commands --------------------------------------------------------------------------------
 def settings_from(args: argparse.Namespace) -> Settings:
-    return Settings.resolve(args.model, args.device, args.cache_dir, args.precision)
+    return Settings.resolve(args.model, args.device, args.data_dir, args.precision)
 
 
 def make_engine(args: argparse.Namespace):
@@ -191,7 +193,7 @@ def make_engine(args: argparse.Namespace):
     return Engine(settings_from(args), options)
 
 
-def index_quietly(engine, args: argparse.Namespace, cancel: CancelFlag):
+def index_quietly(engine, args: argparse.Namespace, cancel: CancelToken):
     """Bring the index up to date before answering; prints a bar only while there is work."""
     bar = ProgressBar(not args.json)
     try:
@@ -203,7 +205,15 @@ def index_quietly(engine, args: argparse.Namespace, cancel: CancelFlag):
     return report
 
 
-def cmd_index(args: argparse.Namespace, engine, cancel: CancelFlag) -> int:
+def open_indexed(engine, args: argparse.Namespace, cancel: CancelToken):
+    """The library of FOLDER, brought up to date first; None when the user cancelled."""
+    report = index_quietly(engine, args, cancel)
+    if report.cancelled:
+        return None
+    return engine.open_library([args.folder])
+
+
+def cmd_index(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
     report = index_quietly(engine, args, cancel)
 
     def human() -> None:
@@ -221,91 +231,101 @@ def cmd_index(args: argparse.Namespace, engine, cancel: CancelFlag) -> int:
     return EXIT_CANCELLED if report.cancelled else EXIT_OK
 
 
-def _sort(args: argparse.Namespace, engine):
-    from .core.zeroshot import DEFAULT_THRESHOLD, parse_categories
+def sorting_from(args: argparse.Namespace):
+    from .core.library import Sorting
+    from .core.zeroshot import parse_categories
 
-    if args.categories is not None:
-        threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
-        return engine.sort_by_categories(args.folder, parse_categories(args.categories), threshold)
-    return engine.sort_by_head(args.folder, args.head, args.threshold or 0.0)
+    if args.classifier is not None:
+        return Sorting.by_classifier(args.classifier)
+    categories = parse_categories(args.categories)
+    if not categories:
+        raise UsageError("No categories given: type at least one, e.g. --categories \"beach, city\".")
+    return Sorting.by_categories(categories)
 
 
-def cmd_sort(args: argparse.Namespace, engine, cancel: CancelFlag) -> int:
-    report = index_quietly(engine, args, cancel)
-    if report.cancelled:
+def cmd_sort(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
+    sorting = sorting_from(args)
+    library = open_indexed(engine, args, cancel)
+    if library is None:
         return EXIT_CANCELLED
-    result = _sort(args, engine)
+    result = library.sort(sorting, args.threshold)
 
     def human() -> None:
         for name, count in result.counts().items():
             print(f"{count:>7}  {name if name is not None else 'Unsure'}")
         if args.list:
-            for i, path in enumerate(result.embeddings.paths):
-                print(f"{result.category_of(i) or 'Unsure'}\t{result.assignment.score[i]:.2f}\t{path}")
+            for i, path in enumerate(result.photos.paths):
+                print(f"{result.category_of(i) or 'Unsure'}\t{result.decision.score[i]:.2f}\t{path}")
 
     emit(args, result.to_json(), human)
     return EXIT_OK
 
 
-def cmd_train(args: argparse.Namespace, engine, cancel: CancelFlag) -> int:
-    report = index_quietly(engine, args, cancel)
-    if report.cancelled:
+def cmd_train(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
+    library = open_indexed(engine, args, cancel)
+    if library is None:
         return EXIT_CANCELLED
-    trained = engine.train_from_csv(args.folder, args.head, args.labels)
+    trained = library.train_from_csv(args.classifier, args.labels)
 
     def human() -> None:
         acc = "not enough labels yet for an accuracy estimate" if trained.accuracy is None else \
             f"cross-validated accuracy {trained.accuracy:.0%}"
-        print(f"Trained '{trained.head}' on {trained.labels} labels ({acc}).")
+        print(f"Trained '{trained.classifier}' on {plural(trained.labels, 'label')} ({acc}).")
         for name, count in trained.per_class.items():
-            print(f"{count:>7}  {name}" + ("   (few labels: add more)" if count < 3 else ""))
+            print(f"{count:>7}  {name}" + ("   (few labels: add more)" if name in trained.few_labels else ""))
         if trained.missing:
-            print(f"{len(trained.missing)} labelled paths are not indexed photos of this folder (skipped).")
+            print(f"{plural(len(trained.missing), 'labelled path')} are not indexed photos of this folder (skipped).")
 
     emit(args, trained.to_json(), human)
     return EXIT_OK
 
 
-def cmd_heads(args: argparse.Namespace, engine, cancel: CancelFlag) -> int:
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def cmd_classifiers(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
     """Manage classifiers; every action is quick and needs no photos (import needs only the model's identity)."""
+    classifiers = engine.classifiers
     if args.action == "list":
-        heads = engine.head_summaries()
-        emit(args, {"heads": [h.to_json() for h in heads]}, lambda: _print_heads(heads))
+        summaries = classifiers.summaries()
+        emit(args, {"classifiers": [c.to_json() for c in summaries]}, lambda: _print_classifiers(summaries))
     elif args.action == "rename":
-        engine.rename_head(args.old, args.new)
-        emit(args, {"renamed": args.old, "to": args.new}, lambda: print(f"Renamed '{args.old}' to '{args.new}'."))
+        new = classifiers.rename(args.old, args.new)
+        emit(args, {"renamed": args.old, "to": new}, lambda: print(f"Renamed '{args.old}' to '{new}'."))
     elif args.action == "delete":
-        engine.delete_head(args.name)
+        classifiers.delete(args.name)
         emit(args, {"deleted": args.name}, lambda: print(f"Deleted the classifier '{args.name}' and its labels."))
     elif args.action == "export":
-        path = engine.export_head(args.name, args.file, overwrite=args.force)
-        emit(args, {"head": args.name, "file": str(path)}, lambda: print(f"Wrote '{args.name}' to {path}."))
+        path = classifiers.export_file(args.name, args.file, overwrite=args.force)
+        emit(args, {"classifier": args.name, "file": str(path)}, lambda: print(f"Wrote '{args.name}' to {path}."))
     else:
-        head = engine.import_head(args.file, args.name)
-        emit(args, {"head": head.name, "classes": head.classes, "file": args.file},
+        head = classifiers.import_file(args.file, args.name)
+        emit(args, {"classifier": head.name, "classes": head.classes, "file": args.file},
              lambda: print(f"Imported '{head.name}' ({', '.join(head.classes)})."))
     return EXIT_OK
 
 
-def _print_heads(heads: list) -> None:
-    if not heads:
-        print("No classifiers yet; train one with: photosort train FOLDER --head NAME --labels CSV")
-    for h in heads:
-        accuracy = "accuracy not known yet" if h.accuracy is None else f"cross-validated accuracy {h.accuracy:.0%}"
-        other = "" if h.for_this_model else f" (made for {h.model_key}; train it again to use it here)"
-        print(f"{h.name}: {', '.join(h.classes)} — {h.labels} labels, {accuracy}{other}")
+def _print_classifiers(summaries: list) -> None:
+    if not summaries:
+        print("No classifiers yet; train one with: photosort train FOLDER --classifier NAME --labels CSV")
+    for c in summaries:
+        accuracy = "accuracy not known yet" if c.accuracy is None else f"cross-validated accuracy {c.accuracy:.0%}"
+        other = "" if c.for_this_model else f" (made for {c.model_key}; it is trained again when used here)"
+        print(f"{c.name}: {', '.join(c.classes)} — {plural(c.labels, 'label')}, {accuracy}{other}")
 
 
-def cmd_search(args: argparse.Namespace, engine, cancel: CancelFlag) -> int:
+def cmd_search(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
     if not args.query and not args.like:
-        raise PhotosortError("Say what to search for: a text query, or --like PHOTO.")
-    report = index_quietly(engine, args, cancel)
-    if report.cancelled:
+        raise UsageError("Say what to search for: a text query, or --like PHOTO.")
+    if args.query and args.like:
+        raise UsageError("Give either a text query or --like PHOTO, not both.")
+    if args.limit <= 0:
+        raise UsageError("--limit must be at least 1.")
+    library = open_indexed(engine, args, cancel)
+    if library is None:
         return EXIT_CANCELLED
-    if args.like:
-        results = engine.search_like(args.folder, args.like, args.limit)
-    else:
-        results = engine.search_text(args.folder, args.query, args.limit)
+    results = library.search_like(args.like, args.limit) if args.like else library.search_text(args.query, args.limit)
 
     def human() -> None:
         for path, score in results:
@@ -315,19 +335,21 @@ def cmd_search(args: argparse.Namespace, engine, cancel: CancelFlag) -> int:
     return EXIT_OK
 
 
-def cmd_export(args: argparse.Namespace, engine, cancel: CancelFlag) -> int:
+def cmd_export(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
     from .core.export import ExportStopped
 
-    report = index_quietly(engine, args, cancel)
-    if report.cancelled:
+    sorting = sorting_from(args)
+    library = open_indexed(engine, args, cancel)
+    if library is None:
         return EXIT_CANCELLED
-    plan = engine.plan_export(args.folder, _sort(args, engine), args.destination, mode=args.op, unsure=args.unsure)
+    plan = library.plan_export(library.sort(sorting, args.threshold), args.destination, mode=args.op,
+                               unsure=args.unsure)
     if args.dry_run:
         emit(args, plan_to_json(plan), lambda: print(describe_plan(plan)))
         return EXIT_OK
     bar = ProgressBar(not args.json)
     try:
-        done = engine.run_export(plan, cancel=cancel, progress=lambda d, t: bar(Progress("exporting", d, t)))
+        done = engine.run_export(plan, cancel=cancel, progress=bar)
     except ExportStopped as stopped:
         bar.close()
         emit(args, {**stopped.result.to_json(), "error": str(stopped)}, lambda: None)
@@ -351,7 +373,7 @@ def plan_to_json(plan) -> dict:
 
 def describe_plan(plan) -> str:
     verb = {"copy": "copy", "move": "move", "link": "link"}[plan.mode]
-    lines = [f"Would {verb} {len(plan.moves)} photos into {plan.destination}:"]
+    lines = [f"Would {verb} {plural(len(plan.moves), 'photo')} into {plan.destination}:"]
     lines += [f"{count:>7}  {folder}/" for folder, count in plan.counts().items()]
     if plan.skipped:
         lines.append(f"{len(plan.skipped):>7}  skipped (unreadable, unsure or already in place)")
@@ -361,7 +383,7 @@ def describe_plan(plan) -> str:
 
 def describe_result(result, plan) -> str:
     verb = {"copy": "Copied", "move": "Moved", "link": "Linked"}[plan.mode]
-    lines = [f"{verb} {result.done} photos into {plan.destination}."]
+    lines = [f"{verb} {plural(result.done, 'photo')} into {plan.destination}."]
     if result.failed:
         lines.append(f"{len(result.failed)} could not be exported:")
         lines += [f"  {path}: {reason}" for path, reason in result.failed[:20]]
@@ -375,19 +397,24 @@ def describe_result(result, plan) -> str:
     return "\n".join(lines)
 
 
-def cmd_undo(args: argparse.Namespace, engine, cancel: CancelFlag) -> int:
-    from .core.export import pending_journals, undo_move
+def cmd_undo(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
+    from .core.errors import ExportError
+    from .core.export import pending_journals
 
     journal = Path(args.journal) if args.journal else None
     if journal is None:
-        pending = pending_journals(engine.journal_dir)
+        pending = pending_journals(engine.settings.journal_dir)
         if not pending:
-            raise PhotosortError("There is no export that moved photos to undo.")
+            raise ExportError("There is no export that moved photos to undo.")
         journal = pending[-1]
-    result = undo_move(journal, cancel=cancel)
+    bar = ProgressBar(not args.json)
+    try:
+        result = engine.undo_move(journal, cancel=cancel, progress=bar)
+    finally:
+        bar.close()
 
     def human() -> None:
-        print(f"Put {result.restored} photos back where they were.")
+        print(f"Put {plural(result.restored, 'photo')} back where they were.")
         for original, instead in result.renamed:
             print(f"  {original} was taken by another file; restored as {instead}")
         for path, reason in result.failed:
@@ -397,10 +424,31 @@ def cmd_undo(args: argparse.Namespace, engine, cancel: CancelFlag) -> int:
     return EXIT_OK
 
 
-def cmd_bench(args: argparse.Namespace, engine, cancel: CancelFlag) -> int:
-    from .core import bench
+def cmd_settings(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
+    from .core.config import save_choices
 
-    return bench.run_cli(args, engine, cancel)
+    settings = engine.settings
+    saved = None
+    if args.save:
+        saved = save_choices(settings.folder, settings.model, settings.device, settings.mode)
+    document = {"model": settings.model, "device": settings.device, "precision": settings.mode,
+                "data_folder": str(settings.folder), "library": str(settings.library_path),
+                "cache": str(settings.cache_path), "saved_to": str(saved) if saved else None}
+
+    def human() -> None:
+        print(f"model      {settings.model}\ndevice     {settings.device}\nprecision  {settings.mode}")
+        print(f"data       {settings.folder}  (library.db: your classifiers and labels; cache.db: can be cleared)")
+        if saved:
+            print(f"Saved to {saved}; the window and every command use these from now on.")
+
+    emit(args, document, human)
+    return EXIT_OK
+
+
+def cmd_bench(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
+    from . import bench
+
+    return bench.run_cli(args, engine.settings, cancel)
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
@@ -410,8 +458,8 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "index": cmd_index, "sort": cmd_sort, "train": cmd_train, "heads": cmd_heads, "search": cmd_search,
-    "export": cmd_export, "undo": cmd_undo, "bench": cmd_bench,
+    "index": cmd_index, "sort": cmd_sort, "train": cmd_train, "classifiers": cmd_classifiers, "heads": cmd_classifiers,
+    "search": cmd_search, "export": cmd_export, "undo": cmd_undo, "settings": cmd_settings, "bench": cmd_bench,
 }
 
 
@@ -428,18 +476,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.getLogger(noisy).setLevel(logging.ERROR)
     if args.command == "gui":
         return cmd_gui(args)
-    cancel = CancelFlag()
-    cancel.install()
+    cancel = CancelToken()
+    install_ctrl_c(cancel)
     engine = None
     try:
         engine = make_engine(args)
         return COMMANDS[args.command](args, engine, cancel)
-    except PhotosortError as exc:
-        print(f"photosort: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
+    except (Cancelled, KeyboardInterrupt):
         print("photosort: cancelled; finished work is kept.", file=sys.stderr)
         return EXIT_CANCELLED
+    except Exception as exc:  # every failure reaches the user as one line (the one mapping, in core.errors)
+        message = user_message(exc)
+        print(f"photosort: error: {message.text}", file=sys.stderr)
+        if not message.expected:
+            log.info("the details of this failure", exc_info=exc)
+            print("photosort: run again with -v for the details.", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_ERROR
     finally:
         if engine is not None:
             engine.close()

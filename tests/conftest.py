@@ -2,19 +2,54 @@
 
 from __future__ import annotations
 
+import importlib.abc
 import os
 import shutil
+import tempfile
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from photo_factory import KIND_COLOURS, draw_photo
 
+QT_MODULES = ("PySide6", "shiboken6", "pytestqt")
+
+
+class BlockQt(importlib.abc.MetaPathFinder):
+    """PHOTOSORT_TEST_BLOCK_QT=1: Qt cannot be imported, so the tests prove the engine runs without it."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name.partition(".")[0] in QT_MODULES:
+            raise ModuleNotFoundError(f"{name} is blocked by PHOTOSORT_TEST_BLOCK_QT=1: the engine must not need Qt",
+                                      name=name)
+        return None
+
+
+if os.environ.get("PHOTOSORT_TEST_BLOCK_QT") == "1":
+    if loaded := sorted(m for m in sys.modules if m.partition(".")[0] in QT_MODULES):
+        raise pytest.UsageError(f"PHOTOSORT_TEST_BLOCK_QT=1 but {', '.join(loaded[:3])} is already imported; "
+                                "run with -p no:pytestqt --ignore=tests/gui -m 'not gui'")
+    sys.meta_path.insert(0, BlockQt())
+
+GUI_TESTS = Path(__file__).resolve().parent / "gui"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/gui/ is marked ``gui`` (a pytestmark in tests/gui/conftest.py would not apply)."""
+    for item in items:
+        if item.path.resolve().is_relative_to(GUI_TESTS):
+            item.add_marker(pytest.mark.gui)
+
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ["HF_HUB_OFFLINE"] = "1"  # no test may touch the network
 os.environ.pop("PHOTOSORT_MODEL", None)
 os.environ.pop("PHOTOSORT_CACHE_DIR", None)
+os.environ.pop("PHOTOSORT_DATA_DIR", None)
+# No test may read or write the real user's data folder (platformdirs follows XDG_DATA_HOME on Linux).
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="photosort-tests-xdg-")
 os.environ.pop("PHOTOSORT_DEVICE", None)
 os.environ.pop("PHOTOSORT_PRECISION", None)
 
@@ -31,7 +66,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def settings(tiny_model: Path, tmp_path: Path):
     from photosort.core.config import Settings
 
-    return Settings(model=str(tiny_model), device="cpu", cache_dir=tmp_path / "cache")
+    return Settings(model=str(tiny_model), device="cpu", data_dir=tmp_path / "data")
 
 
 @pytest.fixture

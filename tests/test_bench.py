@@ -13,10 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from photosort.bench.naive import naive_pipeline
+from photosort.bench.photos import generate_photos
+from photosort.bench.scale import run_scale
 from photosort.cli import main
-from photosort.core import bench
 
 
+@pytest.mark.slow
 def test_quick_bench_measures_every_cpu_mode_and_its_fidelity(tiny_model: Path, tmp_path: Path, capsys) -> None:
     code = main(["bench", "--quick", "--json", "--model", str(tiny_model), "--device", "cpu",
                  "--cache-dir", str(tmp_path / "cache")])
@@ -59,13 +62,13 @@ def test_naive_reference_embeds_rotated_photos_upright(tiny_model: Path, tmp_pat
     exif[0x0112] = 6
     upright.save(tmp_path / "a.jpg", quality=95)
     upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "b.jpg", quality=95, exif=exif)
-    rate, vectors = bench.naive_pipeline(str(tiny_model), [str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg")])
+    rate, vectors = naive_pipeline(str(tiny_model), [str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg")])
     a, b = vectors[str(tmp_path / "a.jpg")], vectors[str(tmp_path / "b.jpg")]
     assert rate > 0 and float(a @ b) > 0.999
 
 
 def test_generated_photos_look_like_camera_jpegs(tmp_path: Path) -> None:
-    paths = bench.generate_photos(tmp_path, 6, megapixels=0.5)
+    paths = generate_photos(tmp_path, 6, megapixels=0.5)
     assert len(paths) == 6 and len({p.parent.name for p in paths}) == 5
     orientations = set()
     for path in paths:
@@ -78,7 +81,7 @@ def test_generated_photos_look_like_camera_jpegs(tmp_path: Path) -> None:
 
 
 def test_at_scale_figures_are_measured_on_a_filled_cache(tiny_model: Path) -> None:
-    figures = bench.run_scale(str(tiny_model), 3000, labels=60)
+    figures = run_scale(str(tiny_model), 3000, labels=60)
     assert figures["photos"] == 3000
     for key in ("open_library_s", "rescore_categories_s", "text_search_s", "train_head_s"):
         assert figures[key] > 0, key

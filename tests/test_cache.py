@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from photosort.core.cache import SCHEMA_VERSION, Cache, NewPhoto
-from photosort.core.errors import CacheError
+from photosort.core.errors import StoreError
 
 
 def new_photo(path: str, seed: int = 0, dim: int = 8) -> NewPhoto:
@@ -36,7 +36,7 @@ def test_newer_schema_is_opened_read_only_and_left_untouched(tmp_path: Path) -> 
     with Cache(path) as cache:
         assert cache.read_only and "newer photosort" in cache.notices[0]
         assert cache.load_embeddings("/r", cache.model_id("m", 8), 8).paths == ["/r/a.jpg"]
-        with pytest.raises(CacheError, match="read-only"):
+        with pytest.raises(StoreError, match="read-only"):
             cache.write_indexed(1, [new_photo("/r/b.jpg", 2)], [])
     assert path.read_bytes() == before
 

@@ -47,8 +47,17 @@ def test_sort_by_categories_gives_every_photo_a_category_or_null(cli, make_photo
         assert os.path.isabs(photo["path"])
         assert photo["category"] in ("beach", "forest", "pets")
         assert 0.0 <= photo["score"] <= 1.0
-    code, doc, _ = cli("sort", str(root), "--categories", "beach, forest", "--threshold", "1.01")
+    code, doc, _ = cli("sort", str(root), "--categories", "beach, forest", "--threshold", "1")
     assert {p["category"] for p in doc["photos"]} == {None}
+
+
+def test_usage_errors_are_one_line_with_exit_code_2(cli, make_photos) -> None:
+    root = make_photos(1)
+    for args in (("sort", str(root), "--categories", "beach", "--threshold", "1.5"),
+                 ("search", str(root), "snow", "--limit", "0"),
+                 ("search", str(root), "snow", "--like", "x.jpg")):
+        code, _, err = cli(*args)
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
 
 
 def test_train_then_sort_by_head(cli, make_photos, tmp_path: Path) -> None:
@@ -96,7 +105,8 @@ def test_model_that_cannot_load_is_one_line_with_a_fix(tmp_path: Path, make_phot
 def test_flag_wins_over_environment_which_wins_over_default(tmp_path: Path) -> None:
     env = {"PHOTOSORT_MODEL": "env/model", "PHOTOSORT_DEVICE": "cuda", "PHOTOSORT_CACHE_DIR": str(tmp_path)}
     assert Settings.resolve(environ=env).model == "env/model"
-    assert Settings.resolve(environ=env).cache_path == tmp_path / "photosort.db"
+    assert Settings.resolve(environ=env).cache_path == tmp_path / "cache.db"
+    assert Settings.resolve(environ=env).library_path == tmp_path / "library.db"
     assert Settings.resolve(model="flag/model", device="cpu", environ=env).model == "flag/model"
     assert Settings.resolve(model="flag/model", device="cpu", environ=env).device == "cpu"
     assert Settings.resolve(environ={}).model == "openai/clip-vit-base-patch32"
@@ -140,7 +150,7 @@ def test_export_move_then_undo_restores_every_photo(cli, make_photos, tmp_path: 
     root = make_photos(2)
     before = _files(root)
     dest = tmp_path / "sorted"
-    code, done, _ = cli("export", str(root), str(dest), "--categories", "beach, night", "--threshold", "1.01",
+    code, done, _ = cli("export", str(root), str(dest), "--categories", "beach, night", "--threshold", "1",
                         "--mode", "move")
     assert code == 0 and done["done"] == 10
     assert _files(root) == {}
@@ -158,11 +168,11 @@ def test_a_move_export_and_its_undo_keep_the_labels(cli, make_photos, tmp_path: 
     dest = tmp_path / "sorted"
     code, done, _ = cli("export", str(root), str(dest), "--head", "kinds", "--mode", "move")
     assert code == 0 and done["done"] == 15
-    code, doc, _ = cli("heads", "list")
-    assert doc["heads"][0]["labels"] == 3
+    code, doc, _ = cli("classifiers", "list")
+    assert doc["classifiers"][0]["labels"] == 3
     code, _, _ = cli("index", str(root))  # the source folder is empty now: nothing may be forgotten
     code, _, _ = cli("index", str(dest))
-    assert cli("heads", "list")[1]["heads"][0]["labels"] == 3
+    assert cli("classifiers", "list")[1]["classifiers"][0]["labels"] == 3
     assert cli("undo")[0] == 0
     code, doc, _ = cli("index", str(root))
     assert doc["indexed"] == 15 and doc["renamed"] == 0

@@ -6,15 +6,17 @@ import builtins
 import errno
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from photosort.core import export
 from photosort.core.errors import Cancelled, ExportError
 from photosort.core.export import (
     ExportItem,
     ExportStopped,
+    fileops,
+    journal_info,
     journal_state,
     pending_journals,
     plan_export,
@@ -23,6 +25,8 @@ from photosort.core.export import (
     safe_folder_name,
     undo_move,
 )
+from photosort.core.export.journal import move_record
+from photosort.core.progress import CancelToken, Progress
 
 # --------------------------------------------------------------------------- helpers
 
@@ -56,6 +60,37 @@ def items_for(paths: list[Path], categories: list[str | None]) -> list[ExportIte
     return [ExportItem(path, category) for path, category in zip(paths, categories, strict=True)]
 
 
+class PollHook(CancelToken):
+    """A cancel token that calls ``hook(n)`` on its n-th poll; the work polls it once
+    before each photo, so the hook runs between two photos (it may also cancel)."""
+
+    def __init__(self, hook: Callable[[int], None]) -> None:
+        super().__init__()
+        self.polls = 0
+        self._hook = hook
+
+    @property
+    def cancelled(self) -> bool:
+        self.polls += 1
+        self._hook(self.polls)
+        return super().cancelled
+
+
+def crash_before(poll: int) -> PollHook:
+    """The process dies (KeyboardInterrupt) just before photo number ``poll``."""
+
+    def hook(n: int) -> None:
+        if n == poll:
+            raise KeyboardInterrupt
+
+    return PollHook(hook)
+
+
+def ends(reports: list[Progress]) -> list[tuple[str, int, int]]:
+    """The first and the last report, which always arrive (the rest are throttled)."""
+    return [(r.phase, r.done, r.total) for r in (reports[0], reports[-1])]
+
+
 @pytest.fixture
 def photos(tmp_path: Path) -> list[Path]:
     return make_photos(tmp_path / "src", ["a.jpg", "b.jpg", "c.png", "d.jpg", "e.heic"])
@@ -77,7 +112,7 @@ def fail_open_for_writing(monkeypatch: pytest.MonkeyPatch, error: OSError, after
                 raise error
         return builtins.open(file, mode, *args, **kwargs)
 
-    monkeypatch.setattr(export, "open", fake_open, raising=False)
+    monkeypatch.setattr(fileops, "open", fake_open, raising=False)
 
 
 # --------------------------------------------------------------------------- copy
@@ -296,6 +331,9 @@ def test_move_then_undo_restores_every_photo_byte_identical(tmp_path: Path, phot
     assert sorted(snapshot(tmp_path / "out").values()) == sorted(before.values())
     assert result.journal is not None and journal_state(result.journal) == "finished"
     assert pending_journals(journal_dir) == [result.journal]
+    info = journal_info(result.journal)
+    assert (info.path, info.state, info.destination, info.total) == (str(result.journal), "finished", str(tmp_path / "out"), 5)
+    assert info.describe().startswith(f"Move of 5 photos to {tmp_path / 'out'}, 2")
     records = [json.loads(line) for line in result.journal.read_text().splitlines()]
     assert [r["state"] for r in records if r.get("state") == "planned"] == ["planned"] * 5
 
@@ -379,12 +417,8 @@ def test_move_interrupted_halfway_is_resumed_without_loss(tmp_path: Path, photos
     before = snapshot(tmp_path / "src")
     plan = plan_export(items_for(photos, ["Cats", "Dogs", "Cats", "Dogs", "Cats"]), tmp_path / "out", mode="move")
 
-    def crash(done: int, total: int) -> None:
-        if done == 2:
-            raise KeyboardInterrupt  # the process dies between two photos
-
     with pytest.raises(KeyboardInterrupt):
-        run_export(plan, journal_dir=journal_dir, progress=crash)
+        run_export(plan, journal_dir=journal_dir, cancel=crash_before(3))  # the process dies after two photos
 
     [journal] = pending_journals(journal_dir)
     assert journal_state(journal) == "interrupted"
@@ -405,12 +439,8 @@ def test_undo_interrupted_midway_can_simply_run_again(tmp_path: Path, photos: li
     result = run_export(plan_export(items_for(photos, ["Cats"] * 5), tmp_path / "out", mode="move"), journal_dir=journal_dir)
     assert result.journal is not None
 
-    def crash(done: int, total: int) -> None:
-        if done == 2:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        undo_move(result.journal, progress=crash)
+        undo_move(result.journal, cancel=crash_before(3))
     assert pending_journals(journal_dir) == [result.journal]
 
     again = undo_move(result.journal)
@@ -448,9 +478,9 @@ def write_mixed_journal(tmp_path: Path, journal_dir: Path) -> tuple[Path, dict[s
     temp = folder / ".photosort-0123456789abcdef.partial"
     temp.write_bytes(b"half a pho")
     records = [{"op": "begin", "version": 1, "destination": str(tmp_path / "out"), "total": 5}]
-    records += [export._move_record(s, t, "planned") for s, t in zip(sources, targets, strict=True)]
+    records += [move_record(s, t, "planned") for s, t in zip(sources, targets, strict=True)]
     records += [
-        export._move_record(sources[0], targets[0], "done", method="move"),
+        move_record(sources[0], targets[0], "done", method="move"),
         {"op": "move", "src": str(sources[4]), "tmp": str(temp), "state": "copying"},
     ]
     journal_dir.mkdir()
@@ -463,6 +493,8 @@ def test_hand_written_interrupted_journal_is_completed(tmp_path: Path, journal_d
     journal, before, _ = write_mixed_journal(tmp_path, journal_dir)
     assert pending_journals(journal_dir) == [journal]
     assert journal_state(journal) == "interrupted"
+    info = journal_info(journal)
+    assert info.state == "interrupted" and info.describe() == f"Move of 5 photos to {tmp_path / 'out'}"
 
     result = resume_or_recover(journal)
 
@@ -495,7 +527,7 @@ def test_resume_does_not_take_a_foreign_file_for_the_photo(tmp_path: Path, journ
     journal_dir.mkdir()
     journal = journal_dir / "move-1.jsonl"
     header = {"op": "begin", "destination": str(tmp_path / "out")}
-    journal.write_text(json.dumps(header) + "\n" + json.dumps(export._move_record(source, target, "planned")) + "\n")
+    journal.write_text(json.dumps(header) + "\n" + json.dumps(move_record(source, target, "planned")) + "\n")
     original = source.read_bytes()
 
     resume_or_recover(journal)
@@ -559,7 +591,7 @@ def test_disk_full_mid_copy_stops_cleans_up_and_keeps_sources(
                 return FullDisk(handle)
         return handle
 
-    monkeypatch.setattr(export, "open", fake_open, raising=False)
+    monkeypatch.setattr(fileops, "open", fake_open, raising=False)
 
     with pytest.raises(ExportError, match="disk is full") as caught:
         run_export(plan)
@@ -597,11 +629,11 @@ def test_disk_full_during_a_cross_disk_move_loses_nothing_and_can_be_undone(
 def test_photo_vanishing_mid_export_fails_alone(tmp_path: Path, photos: list[Path]) -> None:
     plan = plan_export(items_for(photos, ["Cats"] * 5), tmp_path / "out")
 
-    def delete_next(done: int, total: int) -> None:
-        if done == 1:
+    def delete_second(poll: int) -> None:
+        if poll == 2:
             photos[1].unlink()
 
-    result = run_export(plan, progress=delete_next)
+    result = run_export(plan, cancel=PollHook(delete_second))
 
     assert result.done == 4
     assert result.failed == [(photos[1], "the photo disappeared during the export (moved or deleted meanwhile)")]
@@ -610,29 +642,61 @@ def test_photo_vanishing_mid_export_fails_alone(tmp_path: Path, photos: list[Pat
 
 def test_cancel_stops_between_photos_and_keeps_what_was_done(tmp_path: Path, photos: list[Path], journal_dir: Path) -> None:
     plan = plan_export(items_for(photos, ["Cats"] * 5), tmp_path / "out", mode="move")
-    calls = {"n": 0}
 
-    def cancel_after_two() -> bool:
-        calls["n"] += 1
-        return calls["n"] > 2
+    def cancel_after_two(poll: int) -> None:
+        if poll == 3:
+            token.cancel()  # as the Cancel button does, while the second photo is being moved
 
-    result = run_export(plan, journal_dir=journal_dir, cancel=cancel_after_two)
+    token = PollHook(cancel_after_two)
+    result = run_export(plan, journal_dir=journal_dir, cancel=token)
 
     assert result.cancelled and result.done == 2 and not result.failed
     assert len(snapshot(tmp_path / "out")) == 2 and len(snapshot(tmp_path / "src")) == 3
     assert result.journal is not None and journal_state(result.journal) == "cancelled"
-    assert resume_or_recover(result.journal).done == 3
+    reports: list[Progress] = []
+    assert resume_or_recover(result.journal, progress=reports.append).done == 3
+    assert ends(reports) == [("finishing", 0, 3), ("finishing", 3, 3)]
     assert snapshot(tmp_path / "src") == {}
 
 
+def test_a_token_cancelled_before_the_start_changes_nothing(tmp_path: Path, photos: list[Path], journal_dir: Path) -> None:
+    before = snapshot(tmp_path / "src")
+    token = CancelToken()
+    token.cancel()
+
+    result = run_export(plan_export(items_for(photos, ["Cats"] * 5), tmp_path / "out", mode="move"),
+                        journal_dir=journal_dir, cancel=token)
+
+    assert result.cancelled and result.done == 0
+    assert snapshot(tmp_path / "src") == before and snapshot(tmp_path / "out") == {}
+    assert result.journal is not None and journal_state(result.journal) == "cancelled"
+    undone = undo_move(result.journal, cancel=token)
+    assert undone.cancelled and undone.restored == 0 and journal_state(result.journal) == "cancelled"
+
+
 def test_cancelled_raised_by_progress_is_a_clean_stop(tmp_path: Path, photos: list[Path]) -> None:
-    def stop(done: int, total: int) -> None:
-        if done == 1:
-            raise Cancelled
+    def stop(report: Progress) -> None:
+        raise Cancelled  # e.g. a runner calling cancel.raise_if_cancelled() in its callback
 
     result = run_export(plan_export(items_for(photos, ["Cats"] * 5), tmp_path / "out"), progress=stop)
-    assert result.cancelled and result.done == 1
+    assert result.cancelled and result.done == 0
     assert temp_files(tmp_path) == []
+    assert snapshot(tmp_path / "out") == {}
+
+
+def test_progress_reports_first_and_last_of_each_phase(tmp_path: Path, photos: list[Path], journal_dir: Path) -> None:
+    reports: list[Progress] = []
+    plan = plan_export(items_for(photos, ["Cats"] * 5), tmp_path / "out", mode="move")
+
+    result = run_export(plan, journal_dir=journal_dir, progress=reports.append)
+
+    assert ends(reports) == [("exporting", 0, 5), ("exporting", 5, 5)]
+    assert [r.done for r in reports] == sorted(r.done for r in reports)
+    assert reports[-1].fraction == 1.0
+    reports.clear()
+    assert result.journal is not None
+    assert undo_move(result.journal, progress=reports.append).restored == 5
+    assert ends(reports) == [("undoing", 0, 5), ("undoing", 5, 5)]
 
 
 def test_symlink_planted_in_destination_is_never_written_through(tmp_path: Path, photos: list[Path]) -> None:

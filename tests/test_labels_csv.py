@@ -25,6 +25,17 @@ def test_paths_outside_the_folder_are_refused(tmp_path: Path, text: str) -> None
         parse_labels(text, os.path.realpath(tmp_path))
 
 
+@pytest.mark.parametrize("raw_path", [".", "..", "./", "sub/..", "sub", "sub/", "./sub/.", "{root}", "{root}/sub"])
+def test_paths_that_resolve_to_a_folder_are_refused(tmp_path: Path, raw_path: str) -> None:
+    """Regression (found by hypothesis): `.,0` resolved to the labelled folder itself and was accepted."""
+    root = os.path.realpath(tmp_path / "library")
+    (Path(root) / "sub").mkdir(parents=True)
+    (Path(root) / "photo.jpg").write_bytes(b"")
+    with pytest.raises(LabelsError, match="line 2"):
+        parse_labels(f"photo.jpg,beach\n{raw_path.format(root=root)},0\n", root)
+    assert parse_labels("photo.jpg,beach\n", root) == [(f"{root}/photo.jpg", "beach")]
+
+
 @pytest.mark.parametrize("text", ["", "path,label\n", "just-one-column\n", "x.jpg,\n", "x.jpg," + "l" * 500])
 def test_malformed_rows_are_refused_with_the_line(tmp_path: Path, text: str) -> None:
     with pytest.raises(LabelsError):

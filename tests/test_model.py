@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from photosort.core import model as model_mod
-from photosort.core.indexer import plan_threads
 from photosort.core.model import (
     BF16,
     BF16_COMPILED,
@@ -19,6 +18,7 @@ from photosort.core.model import (
     pick_device,
     pick_precision,
 )
+from photosort.core.threads import plan_threads
 
 CPU = torch.device("cpu")
 
@@ -116,6 +116,24 @@ def test_fast_mode_runs_uncompiled_with_a_notice_when_compiling_fails(settings, 
     assert cosines(fast.embed_pixels(batch), reference).min() > 0.995
 
 
+def test_fast_mode_compiles_for_the_threads_indexing_will_use_with_the_windows_core_reserved(
+        settings, monkeypatch) -> None:
+    """Inductor bakes the thread count into the kernels: 8 cores, 1 kept for the window -> indexing's 3."""
+    monkeypatch.setattr(model_mod, "cpu_has_fast_bf16", lambda: True)
+    monkeypatch.setattr(model_mod, "cpu_cores", lambda: 8)
+    seen: list[int] = []
+
+    def recording_compile(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        raise RuntimeError("recorded; run uncompiled")
+
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    before = torch.get_num_threads()
+    load_encoder(settings.with_changes(mode="fast"), reserve_cores=1)
+    assert seen == [plan_threads(8, "cpu", 1).torch_threads] == [3]
+    assert torch.get_num_threads() == before
+
+
 def test_fast_mode_without_native_bf16_uses_int8_and_says_how_to_get_the_better_path(settings, monkeypatch) -> None:
     import builtins
 
@@ -169,6 +187,7 @@ def test_threads_are_split_between_torch_and_decoding(cores, device, reserve, to
     assert (plan.torch_threads, plan.decode_threads) == (torch_threads, decode_threads)
 
 
+@pytest.mark.slow
 def test_fast_mode_compiles_once_and_gives_the_exact_vectors(settings, monkeypatch, tmp_path) -> None:
     """The real torch.compile path (about 10 s with the tiny model); where no compiler works it says so."""
     monkeypatch.setattr(model_mod, "cpu_has_fast_bf16", lambda: True)

@@ -43,6 +43,7 @@ def embedded_count(db: Path) -> int:
         return 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_after", [0, 32])
 def test_sigkill_mid_index_keeps_finished_batches_and_resumes(tmp_path: Path, tiny_model: Path, kill_after: int) -> None:
     root = make_library(tmp_path / "lib", 80, size=(640, 480))
@@ -50,13 +51,17 @@ def test_sigkill_mid_index_keeps_finished_batches_and_resumes(tmp_path: Path, ti
     db = cache_dir / "photosort.db"
     args = ["--model", str(tiny_model), "--cache-dir", str(cache_dir), "--json"]
     proc = subprocess.Popen(photosort_cmd("index", str(root), *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if (kill_after == 0 and db.exists()) or (kill_after and embedded_count(db) >= kill_after):
-            break
+
+    def reached() -> bool:
+        return db.exists() if kill_after == 0 else embedded_count(db) >= kill_after
+
+    deadline = time.monotonic() + 600  # only so that a stuck indexer fails the test instead of hanging it
+    while not reached() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    goal = f"{kill_after} embedded photos" if kill_after else "creating the cache"
+    assert reached(), f"the indexer never got to {goal} (exit code {proc.returncode}, {embedded_count(db)} embedded)"
 
     with Cache(db) as cache:
         assert cache.integrity_ok()
@@ -73,6 +78,7 @@ def test_sigkill_mid_index_keeps_finished_batches_and_resumes(tmp_path: Path, ti
         assert embedded_count(db) == 80
 
 
+@pytest.mark.slow
 def test_two_cli_runs_on_one_cache_at_once(tmp_path: Path, tiny_model: Path) -> None:
     root = make_library(tmp_path / "lib", 60, size=(320, 240))
     args = ["--model", str(tiny_model), "--cache-dir", str(tmp_path / "cache"), "--json"]
@@ -89,14 +95,14 @@ def test_two_cli_runs_on_one_cache_at_once(tmp_path: Path, tiny_model: Path) -> 
         assert cache._conn.execute("SELECT count(*) FROM photos").fetchone()[0] == 60
 
 
+@pytest.mark.slow
 def test_pillow_corpus_every_file_indexed_or_reported(tmp_path: Path, tiny_model: Path, shared_dir: Path) -> None:
     corpus = shared_dir / "corpora" / "pillow-test-images"
     if not corpus.is_dir():
         pytest.skip("no Pillow corpus in ../shared")
     args = ["--model", str(tiny_model), "--cache-dir", str(tmp_path / "cache"), "--json"]
-    started = time.monotonic()
-    result = subprocess.run(photosort_cmd("index", str(corpus), *args), capture_output=True, text=True, timeout=600)
-    elapsed = time.monotonic() - started
+    result = subprocess.run(photosort_cmd("index", str(corpus), *args), capture_output=True, text=True,
+                            timeout=1800)  # a hang guard, not a budget: how fast is for photosort bench
     assert result.returncode == 0, result.stderr[-2000:]
     doc = json.loads(result.stdout)
     photos = {os.path.realpath(p) for p in corpus.rglob("*") if p.is_file() and is_photo_name(p.name)
@@ -106,7 +112,6 @@ def test_pillow_corpus_every_file_indexed_or_reported(tmp_path: Path, tiny_model
     assert doc["indexed"] + len(failed) == len(photos)
     assert all(reason.strip() and "\n" not in reason and len(reason) < 300 for reason in failed.values())
     assert doc["ignored"] > 0  # fonts, palettes, PDFs… are not photos and are left alone
-    assert elapsed < 300
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     assert peak_mb < 1500, f"peak memory {peak_mb:.0f} MB"
     again = json.loads(subprocess.run(photosort_cmd("index", str(corpus), *args), capture_output=True, text=True,

@@ -1,38 +1,35 @@
-"""The SQLite cache: photos, embeddings, thumbnails, failures, heads, labels, settings.
+"""The cache: derived data only (photos seen, embeddings, thumbnails, unreadable-photo records).
 
-One database per user (``photosort.db`` in the app-data folder). WAL mode so
-the GUI and a CLI run can read while one of them writes; a generous busy
-timeout and ``BEGIN IMMEDIATE`` so writers queue instead of failing with
-"database is locked"; one transaction per batch so an interrupted run keeps
-every finished batch. ``PRAGMA user_version`` carries the schema version;
-a newer schema than this code knows is refused (never "downgraded"), and a
-file that is not a database is moved aside, never deleted.
+``cache.db`` in the data folder holds nothing a user made: everything in it is
+rebuilt by indexing, so it may be cleared at any time, and a damaged cache is
+moved aside (never deleted) and started anew. The user's classifiers, labels
+and category sets live in ``library.db`` (:mod:`photosort.core.userdata`).
+SQLite is used as :mod:`photosort.core.database` describes.
 
 Embeddings are stored as float16 unit vectors (1 KB for ViT-B/32) keyed by
-model identity, so vectors of different models never mix. A connection
-belongs to the thread that opened it; other threads open their own.
+model identity, so vectors of different models never mix. A photo's identity
+for everything the user attaches to it is its content fingerprint
+(:func:`photosort.core.decode.fingerprint`), stored here beside its path.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .errors import CacheError
+from .database import Database
+from .errors import StoreDamagedError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-BUSY_TIMEOUT_S = 60.0
+APPLICATION_ID = 0x50534341  # "PSCA"
 
 _SCHEMA_V1 = """
 CREATE TABLE photos (
@@ -82,15 +79,14 @@ CREATE INDEX labels_photo ON labels(photo_id);
 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
-# Migration N takes a database at user_version N-1 to N. Append, never edit.
-MIGRATIONS: list[str] = [_SCHEMA_V1]
-assert len(MIGRATIONS) == SCHEMA_VERSION
+# Version 2: user data moved to library.db (photosort.core.legacy copies it there before this runs).
+_SCHEMA_V2 = """
+DROP INDEX labels_photo;
+DROP TABLE labels;
+DROP TABLE heads;
+"""
 
-
-class NewerSchema(Exception):
-    def __init__(self, version: int) -> None:
-        super().__init__(version)
-        self.version = version
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -125,6 +121,7 @@ class EmbeddingSet:
     ids: np.ndarray  # int64, N
     paths: list[str]
     vectors: np.ndarray  # float32, N x dim, unit length
+    keys: list[str] = field(default_factory=list)  # each photo's identity (content fingerprint), parallel to ids
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -139,131 +136,49 @@ def path_range(root: str) -> tuple[str, str]:
     return prefix, prefix[:-1] + chr(ord(os.sep) + 1)
 
 
-class Cache:
+class Cache(Database):
     """One thread's connection to the cache database."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self.notices: list[str] = []
-        self.read_only = False
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CacheError(f"Cannot create the cache folder {self.path.parent}: {exc.strerror}. "
-                             "Choose another with --cache-dir.") from None
-        try:
-            self._conn = self._open_and_migrate()
-        except NewerSchema as newer:
-            self._open_read_only(newer)
-        except sqlite3.DatabaseError as exc:
-            if not _is_damage(exc):
-                raise CacheError(f"Cannot open the cache {self.path}: {exc}. "
-                                 "Check the folder's permissions and free space, or use --cache-dir.") from None
-            self._move_aside(exc)
-            self._conn = self._open_and_migrate()
+    APPLICATION_ID = APPLICATION_ID
+    MIGRATIONS = (_SCHEMA_V1, _SCHEMA_V2)
+    KIND = "cache"
 
-    # ---- connection management -------------------------------------------------
-    def _open_and_migrate(self) -> sqlite3.Connection:
-        if self.read_only:
-            uri = f"{self.path.resolve().as_uri()}?mode=ro"
-            conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-            conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-            return conn
+    def _is_legacy_photosort(self, conn: sqlite3.Connection) -> bool:
+        """photosort 0.1's single-file database (no application id yet) is ours."""
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        return {"photos", "embeddings", "models"} <= names
+
+    def _connect_and_migrate(self) -> sqlite3.Connection:
         _check_not_truncated(self.path)
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            self._migrate(conn)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        return super()._connect_and_migrate()
 
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise NewerSchema(version)
-        if version == SCHEMA_VERSION:
-            return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated
-            for number in range(version + 1, SCHEMA_VERSION + 1):
-                log.info("migrating cache %s to schema %d", self.path, number)
-                for statement in MIGRATIONS[number - 1].split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={number}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
-    def _open_read_only(self, newer: NewerSchema) -> None:
-        """A newer photosort's cache is left exactly as it is: we only read it."""
-        self.read_only = True
-        self._conn = self._open_and_migrate()
-        message = (f"The cache {self.path} was written by a newer photosort (schema {newer.version}; this one knows "
-                   f"{SCHEMA_VERSION}), so it is open read-only: update photosort to index new photos, or use "
-                   "another cache folder with --cache-dir.")
-        log.warning(message)
-        self.notices.append(message)
-
-    def _move_aside(self, exc: BaseException) -> None:
-        """Keep a damaged cache file for inspection and start a new one; never delete it."""
+    def _damaged(self, error: StoreDamagedError) -> sqlite3.Connection:
+        """The cache holds only derived data: keep the damaged file for inspection and start a new one."""
         stamp = time.strftime("%Y%m%d-%H%M%S")
         aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
         for suffix in ("", "-wal", "-shm"):
             src = Path(str(self.path) + suffix)
             if src.exists():
                 src.rename(Path(str(aside) + suffix))
-        message = (f"The cache was damaged ({exc}); it was moved aside to {aside} and a new one was started. "
-                   "Photos will be indexed again.")
+        message = (f"The cache was damaged ({error}); it was moved aside to {aside} and a new one was started. "
+                   "Photos will be indexed again; your classifiers and labels are kept.")
         log.warning(message)
         self.notices.append(message)
-
-    def close(self) -> None:
-        self._conn.close()
-
-    def __enter__(self) -> Cache:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; takes the write lock up front so concurrent writers queue."""
-        if self.read_only:
-            raise CacheError(self.notices[-1] if self.notices else f"The cache {self.path} is read-only.")
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
-
-    def integrity_ok(self) -> bool:
-        return self._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return self._connect_and_migrate()
 
     # ---- models ----------------------------------------------------------------
     def model_id(self, key: str, dim: int) -> int:
-        row = self._conn.execute("SELECT id FROM models WHERE key=?", (key,)).fetchone()
+        row = self.query_one("SELECT id FROM models WHERE key=?", (key,))
         if row:
             return int(row[0])
         with self.transaction() as conn:
             conn.execute("INSERT OR IGNORE INTO models(key, dim) VALUES (?, ?)", (key, dim))
-        return int(self._conn.execute("SELECT id FROM models WHERE key=?", (key,)).fetchone()[0])
+        return int(self.query_one("SELECT id FROM models WHERE key=?", (key,))[0])
 
     # ---- photos ----------------------------------------------------------------
     def photos_under(self, root: str, model_id: int | None = None) -> dict[str, PhotoRecord]:
         lo, hi = path_range(root)
-        rows = self._conn.execute(
+        rows = self.query(
             "SELECT p.id, p.path, p.size, p.mtime_ns, p.fingerprint, p.error, "
             "EXISTS(SELECT 1 FROM embeddings e WHERE e.photo_id=p.id AND e.model_id=?) "
             "FROM photos p WHERE p.path >= ? AND p.path < ?",
@@ -314,11 +229,11 @@ class Cache:
 
     @staticmethod
     def _moved_here(conn: sqlite3.Connection, path: str, size: int, fingerprint: str) -> tuple[int] | None:
-        """A known photo with the same content whose old path is gone was moved here: keep its id and labels.
+        """A known photo with the same content whose old path is gone was moved here: keep its id and vectors.
 
         This is how a photo moved by a file manager (or by undoing a move export)
-        keeps its labels, wherever it went. A photo that still exists at its old
-        path is a copy, and a copy is a photo of its own.
+        is not embedded again. A photo that still exists at its old path is a
+        copy, and a copy is a row of its own (with the same identity).
         """
         for photo_id, old_path in conn.execute(
             "SELECT id, path FROM photos WHERE fingerprint=? AND size=? AND error IS NULL", (fingerprint, size)
@@ -352,63 +267,85 @@ class Cache:
 
     def failures_under(self, root: str) -> list[tuple[str, str]]:
         lo, hi = path_range(root)
-        rows = self._conn.execute(
+        rows = self.query(
             "SELECT path, error FROM photos WHERE path >= ? AND path < ? AND error IS NOT NULL ORDER BY path", (lo, hi)
         )
         return [(r[0], r[1]) for r in rows]
 
     def photo_id_for_path(self, path: str) -> int | None:
-        row = self._conn.execute("SELECT id FROM photos WHERE path=?", (path,)).fetchone()
+        row = self.query_one("SELECT id FROM photos WHERE path=?", (path,))
         return int(row[0]) if row else None
 
     def paths_for_ids(self, ids: Iterable[int]) -> dict[int, str]:
         out: dict[int, str] = {}
         for chunk in _chunks(list(ids), 900):
             marks = ",".join("?" * len(chunk))
-            out.update(self._conn.execute(f"SELECT id, path FROM photos WHERE id IN ({marks})", chunk).fetchall())
+            out.update(self.query(f"SELECT id, path FROM photos WHERE id IN ({marks})", chunk))
         return out
 
     # ---- embeddings and thumbnails ----------------------------------------------
     def load_embeddings(self, root: str, model_id: int, dim: int) -> EmbeddingSet:
         """Every cached vector under ``root`` for one model, in path order, in one query."""
         lo, hi = path_range(root)
-        rows = self._conn.execute(
-            "SELECT p.id, p.path, e.vector FROM photos p JOIN embeddings e ON e.photo_id = p.id "
+        rows = self.query(
+            "SELECT p.id, p.path, p.fingerprint, e.vector FROM photos p JOIN embeddings e ON e.photo_id = p.id "
             "WHERE e.model_id=? AND p.path >= ? AND p.path < ? ORDER BY p.path",
             (model_id, lo, hi),
-        ).fetchall()
+        )
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         paths = [r[1] for r in rows]
-        blob = b"".join(r[2] for r in rows)
+        keys = [r[2] or f"path:{r[1]}" for r in rows]
+        blob = b"".join(r[3] for r in rows)
         vectors = np.frombuffer(blob, dtype=np.float16).reshape(len(rows), dim).astype(np.float32)
-        return EmbeddingSet(ids, paths, vectors)
+        return EmbeddingSet(ids, paths, vectors, keys)
+
+    def vectors_for_keys(self, model_id: int, keys: list[str], dim: int) -> dict[str, np.ndarray]:
+        """One vector per photo identity (any path holding that content), for training on labels."""
+        out: dict[str, np.ndarray] = {}
+        for chunk in _chunks(keys, 900):
+            marks = ",".join("?" * len(chunk))
+            rows = self.query(
+                "SELECT p.fingerprint, e.vector FROM photos p JOIN embeddings e ON e.photo_id = p.id "
+                f"WHERE e.model_id=? AND p.fingerprint IN ({marks})", (model_id, *chunk)
+            )
+            out.update({k: np.frombuffer(v, dtype=np.float16).reshape(dim).astype(np.float32) for k, v in rows})
+        return out
+
+    def keys_for_ids(self, ids: Iterable[int]) -> dict[int, str]:
+        """Photo id -> identity (content fingerprint) of indexed photos."""
+        out: dict[int, str] = {}
+        for chunk in _chunks(list(ids), 900):
+            marks = ",".join("?" * len(chunk))
+            out.update(self.query(f"SELECT id, fingerprint FROM photos WHERE fingerprint IS NOT NULL AND id IN ({marks})",
+                                  chunk))
+        return out
 
     def vectors_for_ids(self, model_id: int, ids: list[int], dim: int) -> dict[int, np.ndarray]:
         out: dict[int, np.ndarray] = {}
         for chunk in _chunks(ids, 900):
             marks = ",".join("?" * len(chunk))
-            rows = self._conn.execute(
+            rows = self.query(
                 f"SELECT photo_id, vector FROM embeddings WHERE model_id=? AND photo_id IN ({marks})", (model_id, *chunk)
             )
             out.update({pid: np.frombuffer(v, dtype=np.float16).reshape(dim).astype(np.float32) for pid, v in rows})
         return out
 
     def thumbnail(self, photo_id: int) -> bytes | None:
-        row = self._conn.execute("SELECT jpeg FROM thumbs WHERE photo_id=?", (photo_id,)).fetchone()
+        row = self.query_one("SELECT jpeg FROM thumbs WHERE photo_id=?", (photo_id,))
         return bytes(row[0]) if row else None
 
     def thumbnails(self, ids: list[int]) -> dict[int, bytes]:
         out: dict[int, bytes] = {}
         for chunk in _chunks(ids, 900):
             marks = ",".join("?" * len(chunk))
-            out.update(self._conn.execute(f"SELECT photo_id, jpeg FROM thumbs WHERE photo_id IN ({marks})", chunk))
+            out.update(self.query(f"SELECT photo_id, jpeg FROM thumbs WHERE photo_id IN ({marks})", chunk))
         return out
 
     def text_vectors(self, model_id: int, texts: list[str], dim: int) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         for chunk in _chunks(texts, 900):
             marks = ",".join("?" * len(chunk))
-            rows = self._conn.execute(
+            rows = self.query(
                 f"SELECT text, vector FROM text_vectors WHERE model_id=? AND text IN ({marks})", (model_id, *chunk)
             )
             out.update({t: np.frombuffer(v, dtype=np.float32).reshape(dim) for t, v in rows})
@@ -421,60 +358,9 @@ class Cache:
                 [(model_id, t, v.astype(np.float32).tobytes()) for t, v in vectors.items()],
             )
 
-    # ---- heads and labels ---------------------------------------------------------
-    def head_row(self, name: str) -> tuple[int, str, list[str], bytes | None, dict] | None:
-        row = self._conn.execute(
-            "SELECT id, model_key, classes, weights, metrics FROM heads WHERE name=?", (name,)
-        ).fetchone()
-        if not row:
-            return None
-        return int(row[0]), row[1], json.loads(row[2]), row[3], json.loads(row[4] or "{}")
-
-    def head_names(self) -> list[str]:
-        return [r[0] for r in self._conn.execute("SELECT name FROM heads ORDER BY name COLLATE NOCASE")]
-
-    def save_head(self, name: str, model_key: str, classes: list[str], weights: bytes | None, metrics: dict) -> int:
-        now = time.time()
-        with self.transaction() as conn:
-            row = conn.execute("SELECT id FROM heads WHERE name=?", (name,)).fetchone()
-            if row:
-                conn.execute(
-                    "UPDATE heads SET name=?, model_key=?, classes=?, weights=?, metrics=?, updated=? WHERE id=?",
-                    (name, model_key, json.dumps(classes), weights, json.dumps(metrics), now, row[0]),
-                )
-                return int(row[0])
-            cur = conn.execute(
-                "INSERT INTO heads(name, model_key, classes, weights, metrics, created, updated) VALUES (?,?,?,?,?,?,?)",
-                (name, model_key, json.dumps(classes), weights, json.dumps(metrics), now, now),
-            )
-            return int(cur.lastrowid)
-
-    def rename_head(self, old: str, new: str) -> None:
-        with self.transaction() as conn:
-            conn.execute("UPDATE heads SET name=?, updated=? WHERE name=?", (new, time.time(), old))
-
-    def delete_head(self, name: str) -> None:
-        with self.transaction() as conn:
-            conn.execute("DELETE FROM heads WHERE name=?", (name,))
-
-    def labels(self, head_id: int) -> dict[int, str]:
-        return dict(self._conn.execute("SELECT photo_id, label FROM labels WHERE head_id=?", (head_id,)).fetchall())
-
-    def set_labels(self, head_id: int, labels: dict[int, str | None]) -> None:
-        """Set (or, with None, remove) the label of each photo for one head."""
-        with self.transaction() as conn:
-            for photo_id, label in labels.items():
-                if label is None:
-                    conn.execute("DELETE FROM labels WHERE head_id=? AND photo_id=?", (head_id, photo_id))
-                else:
-                    conn.execute(
-                        "INSERT OR REPLACE INTO labels(head_id, photo_id, label) VALUES (?, ?, ?)",
-                        (head_id, photo_id, label),
-                    )
-
     # ---- settings -------------------------------------------------------------------
     def get_setting(self, key: str, default: str | None = None) -> str | None:
-        row = self._conn.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
+        row = self.query_one("SELECT value FROM settings WHERE key=?", (key,))
         return row[0] if row else default
 
     def set_setting(self, key: str, value: str) -> None:
@@ -505,9 +391,3 @@ def _check_not_truncated(path: Path) -> None:
 def _chunks(items: list, size: int) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _is_damage(exc: sqlite3.DatabaseError) -> bool:
-    """True for a file that is not (or no longer) a database, as opposed to a busy or unreadable one."""
-    text = str(exc).lower()
-    return "not a database" in text or "malformed" in text or "corrupt" in text

@@ -1,37 +1,97 @@
-"""The one exception hierarchy of the engine.
+"""The one exception hierarchy of the engine, and the one mapping from an exception to the user.
 
-Every error a user can meet is a :class:`PhotosortError` whose message says
-what went wrong *and* what to do about it, in one line, so the CLI can print
-it as is and the GUI can show it in a dialog. Cancelling is not an error: it
-is :class:`Cancelled`, which deliberately does not derive from
-:class:`PhotosortError`.
+Every failure a user can meet is a :class:`PhotosortError` whose message says
+what went wrong *and* what to do about it, in one line. Errors are raised as
+such at the boundary where they happen: SQLite errors are translated where the
+databases are used (:func:`database_error`), OS errors where files are written
+(:func:`os_error`). :func:`user_message` is the only place that turns any
+exception into what a person reads and the action offered with it; the CLI
+prints its text as one line and exits 1, the window shows it in a bar or
+dialog with a button for its action. Cancelling is not an error: it is
+:class:`Cancelled`, which deliberately does not derive from PhotosortError.
 """
 
 from __future__ import annotations
+
+import errno
+import sqlite3
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+
+class Action(Enum):
+    """What the window offers beside a message (the CLI's message says it in words)."""
+
+    NONE = "none"
+    SETTINGS = "settings"  # open Settings (choose the model, device or data folder)
+    RETRY = "retry"  # try the same thing again (a busy database, a disk that had no room)
+    OPEN_FOLDER = "open_folder"  # choose another folder
+    REPORT = "report"  # an unexpected failure: show the log
 
 
 class PhotosortError(Exception):
     """A failure the user can act on; ``str(error)`` is the one-line message."""
 
+    action = Action.NONE
+
 
 class FolderError(PhotosortError):
     """A folder or file given by the user cannot be used."""
+
+    action = Action.OPEN_FOLDER
+
+
+class UsageError(PhotosortError):
+    """A command was given options that cannot work together, or out of range."""
 
 
 class ModelLoadError(PhotosortError):
     """The CLIP model cannot be loaded (offline, wrong id, broken folder)."""
 
-
-class CacheError(PhotosortError):
-    """The cache database cannot be opened or written."""
+    action = Action.SETTINGS
 
 
-class LabelsError(PhotosortError):
+class StoreError(PhotosortError):
+    """One of photosort's databases cannot be opened or written."""
+
+    action = Action.SETTINGS
+
+
+class CacheError(StoreError):
+    """The cache database (derived data) cannot be opened or written."""
+
+
+class StoreBusyError(StoreError):
+    """Another photosort holds a database's write lock for longer than we wait."""
+
+    action = Action.RETRY
+
+
+class StoreDamagedError(StoreError):
+    """A database file is damaged; SQLite itself said so."""
+
+
+class DiskFullError(PhotosortError):
+    """The disk being written has no room left; everything committed before is kept."""
+
+    action = Action.RETRY
+
+
+class AccessDeniedError(PhotosortError):
+    """The operating system refused to let photosort read or write a file or folder."""
+
+
+class BadFileError(PhotosortError):
+    """A file given by the user is not what it should be (not a classifier, not a CSV, too large)."""
+
+
+class LabelsError(BadFileError):
     """A labels CSV is malformed or refers to photos outside the folder."""
 
 
-class HeadError(PhotosortError):
-    """A classifier head is missing, invalid, or made for another model."""
+class ClassifierError(PhotosortError):
+    """A classifier is missing, invalid, or made for another model."""
 
 
 class ExportError(PhotosortError):
@@ -40,3 +100,60 @@ class ExportError(PhotosortError):
 
 class Cancelled(Exception):
     """The user asked long work to stop; what was finished is kept."""
+
+
+# ---- translation at the boundaries --------------------------------------------------------------
+def os_error(exc: OSError, what: str, path: str | Path | None = None) -> PhotosortError:
+    """An OSError met while doing ``what`` ("write the cache", "copy IMG_1.JPG"), as the user should read it."""
+    where = f" ({path})" if path is not None else ""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(f"Cannot {what}{where}: the disk is full. Free some space and try again; "
+                             "everything finished before is kept.")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return AccessDeniedError(f"Cannot {what}{where}: {reason.lower()}. Check the permissions, "
+                                 "or choose another folder.")
+    return PhotosortError(f"Cannot {what}{where}: {reason}.")
+
+
+def database_error(exc: sqlite3.Error, path: str | Path, what: str = "use") -> PhotosortError:
+    """A SQLite error on the database at ``path``, translated once, where the database is used."""
+    text = str(exc).lower()
+    name = Path(path).name
+    if "full" in text:
+        return DiskFullError(f"Cannot {what} {name} in {Path(path).parent}: the disk is full. Free some space and "
+                             "try again; everything saved before is kept.")
+    if "locked" in text or "busy" in text:
+        return StoreBusyError(f"{name} is busy: another photosort is writing to it. Try again when it has finished.")
+    if "readonly" in text or "read-only" in text or "permission" in text or "unable to open" in text:
+        return StoreError(f"Cannot {what} {path}: it cannot be written (check the folder's permissions and free "
+                          "space), or choose another data folder in Settings.")
+    if "malformed" in text or "not a database" in text or "corrupt" in text:
+        return StoreDamagedError(f"{path} is damaged ({exc}).")
+    return StoreError(f"Cannot {what} {path}: {exc}.")
+
+
+# ---- the one mapping to the user --------------------------------------------------------------
+@dataclass(frozen=True)
+class UserMessage:
+    """What a person reads for a failure, and what the window offers to do about it."""
+
+    text: str
+    action: Action = Action.NONE
+    expected: bool = True  # False: a bug; the CLI and the window point at the log
+
+
+def user_message(exc: BaseException) -> UserMessage:
+    """The message and action for any exception that ended a request (the CLI's line, the window's bar)."""
+    if isinstance(exc, PhotosortError):
+        return UserMessage(str(exc), exc.action)
+    if isinstance(exc, OSError):
+        translated = os_error(exc, "read or write a file", exc.filename)
+        return UserMessage(str(translated), translated.action)
+    if isinstance(exc, sqlite3.Error):
+        translated = database_error(exc, "photosort's database")
+        return UserMessage(str(translated), translated.action)
+    if isinstance(exc, MemoryError):
+        return UserMessage("Out of memory. Close other programs, or index fewer photos at once.", Action.RETRY)
+    return UserMessage(f"Something went wrong: {type(exc).__name__}: {exc}. The details are in the log; "
+                       "please report it.", Action.REPORT, expected=False)

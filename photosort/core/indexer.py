@@ -24,9 +24,9 @@ from .cache import Cache, NewPhoto, PhotoRecord
 from .decode import DEFAULT_MAX_PIXELS, DecodedPhoto, Preprocess, decode_or_reason, decode_photo, fingerprint
 from .decode_pool import DecodePool
 from .errors import Cancelled
-from .progress import CancelFn, ProgressFn, Reporter, check_cancel
+from .progress import CancelToken, ProgressFn, Reporter, check_cancel, is_cancelled
 from .scan import ScannedFile, resolve_root, scan_folder
-from .torch_threads import torch_threads
+from .threads import cpu_cores, plan_threads, torch_threads
 
 if TYPE_CHECKING:
     from .gpudecode import EncodedPhoto
@@ -107,34 +107,6 @@ class PipelineOptions:
     gpu_decode: bool | None = None
 
 
-@dataclass(frozen=True)
-class ThreadPlan:
-    """Threads for one indexing run: matrix work (torch) and decoding (Pillow releases the GIL)."""
-
-    torch_threads: int
-    decode_threads: int
-
-
-def plan_threads(cores: int, device_type: str, reserve_cores: int = 0) -> ThreadPlan:
-    """Split the cores between torch and decoding so the two overlap without fighting.
-
-    On a CPU, decoding a 12 MP JPEG (~30 ms of one core) and embedding it
-    (~16 ms of CPU in bf16, ~70 ms in fp32) are both large, so torch gets half
-    the cores and decoding as many threads as there are cores: with
-    ``OMP_WAIT_POLICY=PASSIVE`` (set in ``photosort/__init__``) idle torch
-    threads sleep instead of spinning, and whichever side has work uses the
-    cores. With 2 cores both sides get both (measured: 2+2 threads index 41
-    photos/s in bf16, 1+1 only 28, as one side idles while the other waits).
-    On CUDA the model needs little CPU and every core decodes. A reserved
-    core (the GUI's) is only taken out when there are more than 2.
-    """
-    usable = max(1, cores - reserve_cores) if cores > 2 else max(1, cores)
-    if device_type == "cuda":
-        return ThreadPlan(torch_threads=min(2, usable), decode_threads=max(2, usable))
-    torch_threads = usable if usable <= 2 else max(1, usable // 2)
-    return ThreadPlan(torch_threads=torch_threads, decode_threads=usable)
-
-
 class Embedder(Protocol):
     """What the indexer needs from a model: preprocessing facts and a batch embedding call.
 
@@ -175,7 +147,7 @@ def index_folder(
     get_embedder: Callable[[], Embedder],
     *,
     progress: ProgressFn | None = None,
-    cancel: CancelFn | None = None,
+    cancel: CancelToken | None = None,
     on_batch: Callable[[list[int]], None] | None = None,
     options: PipelineOptions | None = None,
 ) -> IndexReport:
@@ -238,7 +210,7 @@ def _embed_all(
     report: IndexReport,
     options: PipelineOptions,
     progress: ProgressFn | None,
-    cancel: CancelFn | None,
+    cancel: CancelToken | None,
     on_batch: Callable[[list[int]], None] | None,
 ) -> None:
     """Decode ahead in a pool, embed in a model thread, write here: all three overlap.
@@ -256,20 +228,16 @@ def _embed_all(
     with torch_threads(run.torch_threads), DecodePool(run.decode_threads, options.decode_timeout_s) as pool, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="model") as model_thread:
         for batch in _decoded_batches(files, embedder.prep, run, pool):
-            if _cancelled(cancel):
+            if is_cancelled(cancel):
                 break
             future = model_thread.submit(_embed_batch, embedder, batch, run)
             if pending is not None:
                 done += _store(pending, cache, model_id, report, on_batch, reporter, done)
             pending = (batch, future)
-        if pending is not None and not _cancelled(cancel):
+        if pending is not None and not is_cancelled(cancel):
             done += _store(pending, cache, model_id, report, on_batch, reporter, done)
         reporter.update(done, force=True)
         check_cancel(cancel)
-
-
-def _cancelled(cancel: CancelFn | None) -> bool:
-    return cancel is not None and cancel()
 
 
 @dataclass(frozen=True)
@@ -288,7 +256,7 @@ def resolve_run(options: PipelineOptions, embedder: Embedder) -> RunPlan:
     """Make every run-time choice left open in ``options`` for this machine and ``embedder``."""
     device = getattr(embedder, "device", None)
     device_type = getattr(device, "type", "cpu")
-    plan = plan_threads(os.cpu_count() or 2, device_type, options.reserve_cores)
+    plan = plan_threads(cpu_cores(), device_type, options.reserve_cores)
     gpu_device = None
     if device_type == "cuda" and options.gpu_decode is not False:
         from . import gpudecode

@@ -1,8 +1,8 @@
 """Read a labels CSV (``path,label``) safely: it may come from anywhere.
 
 Paths may be absolute or relative to the library folder but must point inside
-it; the file size, row count and cell lengths are bounded; the encoding must
-be UTF-8 (a BOM is fine). Anything else is refused with a LabelsError that
+it, and not to the folder itself or to any folder in it; the file size, row
+count and cell lengths are bounded; the encoding must be UTF-8 (a BOM is fine). Anything else is refused with a LabelsError that
 names the line.
 """
 
@@ -74,4 +74,7 @@ def _parse_row(row: list[str], number: int, root: str, source: str) -> tuple[str
     real = os.path.realpath(candidate)
     if not (real == root or real.startswith(root.rstrip(os.sep) + os.sep)):
         raise LabelsError(f"{source}, line {number}: {raw_path} is outside the folder {root}.")
+    # A path that resolves to the folder itself (".", "sub/..") or to any folder in it labels no photo.
+    if real == root or os.path.isdir(real):
+        raise LabelsError(f"{source}, line {number}: {raw_path} is a folder, not a photo.")
     return real, label

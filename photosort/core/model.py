@@ -49,6 +49,7 @@ import torch
 from .config import Settings
 from .decode import Preprocess
 from .errors import ModelLoadError
+from .threads import cpu_cores, plan_threads
 
 log = logging.getLogger(__name__)
 # transformers imports torchao when it is installed (photosort[fast]); torchao then warns about optional
@@ -245,8 +246,13 @@ def _normalise(features: torch.Tensor) -> torch.Tensor:
     return features / features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
-def load_encoder(settings: Settings) -> ClipEncoder:
-    """Load the CLIP model named in ``settings``; ModelLoadError with a fix when that fails."""
+def load_encoder(settings: Settings, reserve_cores: int = 0) -> ClipEncoder:
+    """Load the CLIP model named in ``settings``; ModelLoadError with a fix when that fails.
+
+    ``reserve_cores`` is the indexing run's (``PipelineOptions.reserve_cores``):
+    fast mode compiles the model for the torch thread count indexing will use,
+    which is smaller when a core is left to the window.
+    """
     from transformers import AutoTokenizer, CLIPModel
     from transformers.utils import logging as hf_logging
 
@@ -270,7 +276,8 @@ def load_encoder(settings: Settings) -> ClipEncoder:
     batch = batch_size_for(device)
     if precision.compiled:
         _use_persistent_compile_cache(settings)
-    model, tower, precision = _place(model, device, precision, prep, batch, notices)
+    threads = plan_threads(cpu_cores(), device.type, reserve_cores).torch_threads
+    model, tower, precision = _place(model, device, precision, prep, batch, threads, notices)
     encoder = ClipEncoder(name, model, tokenizer, device, precision, prep, fingerprint, mean, std,
                           batch_size=batch, tower=tower)
     for text in notices:
@@ -281,7 +288,7 @@ def load_encoder(settings: Settings) -> ClipEncoder:
 
 
 def _place(model: torch.nn.Module, device: torch.device, precision: Precision, prep: Preprocess, batch: int,
-           notices: list[str]) -> tuple[torch.nn.Module, Callable[[torch.Tensor], torch.Tensor], Precision]:
+           threads: int, notices: list[str]) -> tuple[torch.nn.Module, Callable[[torch.Tensor], torch.Tensor], Precision]:
     """Put the model on its device in the chosen precision; return the tower to run and the precision got.
 
     The text tower stays fp32 (it embeds a few prompts). A precision that
@@ -293,7 +300,7 @@ def _place(model: torch.nn.Module, device: torch.device, precision: Precision, p
     if precision.quantized:
         from .quantize import quantize_int8
 
-        tower, compiled, message = quantize_int8(tower, _example_batch(prep, batch, torch.float32, device))
+        tower, compiled, message = quantize_int8(tower, _example_batch(prep, batch, torch.float32, device), threads)
         if message:
             notices.append(message)
         return model, tower, INT8_COMPILED if compiled else INT8
@@ -303,7 +310,7 @@ def _place(model: torch.nn.Module, device: torch.device, precision: Precision, p
         return model, tower, precision
     from .quantize import compile_tower
 
-    compiled, message = compile_tower(tower, _example_batch(prep, batch, precision.dtype, device))
+    compiled, message = compile_tower(tower, _example_batch(prep, batch, precision.dtype, device), threads)
     if compiled is None:
         notices.append(message or "Fast mode could not compile the model; running it uncompiled.")
         return model, tower, Precision(precision.name.replace("+compile", ""), precision.dtype)

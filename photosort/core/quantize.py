@@ -17,47 +17,45 @@ one-line notice; nothing here is fatal.
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from collections.abc import Callable
 
 import torch
+
+from .threads import torch_threads
 
 log = logging.getLogger(__name__)
 
 Tower = Callable[[torch.Tensor], torch.Tensor]
 
 
-def compile_tower(tower: torch.nn.Module, example: torch.Tensor) -> tuple[Tower | None, str | None]:
-    """``tower`` compiled for ``example``'s shape, warmed up; (None, reason) when compiling fails."""
-    log.info("compiling the vision tower for fast mode (once per run; ~40 s the first time)")
-    before = torch.get_num_threads()
+def compile_tower(tower: torch.nn.Module, example: torch.Tensor, threads: int) -> tuple[Tower | None, str | None]:
+    """``tower`` compiled for ``example``'s shape, warmed up; (None, reason) when compiling fails.
+
+    Inductor bakes the thread count into the kernels, so ``threads`` must be
+    the torch thread count the compiled tower will run with (indexing's, see
+    :func:`~photosort.core.threads.plan_threads`); the caller says it, as
+    only the caller knows the cores reserved for the window.
+    """
+    log.info("compiling the vision tower for fast mode with %d threads (once per run; ~40 s the first time)", threads)
     try:
-        # Inductor bakes the thread count into the kernels: compile with the count indexing will use.
-        torch.set_num_threads(torch_threads_for_indexing())
-        compiled = torch.compile(tower, dynamic=False, options={"freezing": True})
-        with torch.inference_mode(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            compiled(example)
+        with torch_threads(threads):
+            compiled = torch.compile(tower, dynamic=False, options={"freezing": True})
+            with torch.inference_mode(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                compiled(example)
     except Exception as exc:  # any compiler failure means "run uncompiled", never a crash
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         log.debug("torch.compile failed", exc_info=True)
         return None, f"Fast mode could not compile the model ({reason}); running it uncompiled (slower)."
-    finally:
-        torch.set_num_threads(before)
     return compiled, None
 
 
-def torch_threads_for_indexing() -> int:
-    from .indexer import plan_threads
-
-    return plan_threads(os.cpu_count() or 1, "cpu").torch_threads
-
-
-def quantize_int8(tower: torch.nn.Module, example: torch.Tensor) -> tuple[Tower, bool, str | None]:
+def quantize_int8(tower: torch.nn.Module, example: torch.Tensor, threads: int) -> tuple[Tower, bool, str | None]:
     """Int8 Linear layers for ``tower``: (what to run, whether it is compiled, a notice or None).
 
-    torchao + compile when both work; otherwise torch.ao's dynamic int8, uncompiled.
+    torchao + compile (for ``threads`` torch threads, as :func:`compile_tower`) when both work;
+    otherwise torch.ao's dynamic int8, uncompiled.
     """
     try:
         from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
@@ -73,7 +71,7 @@ def quantize_int8(tower: torch.nn.Module, example: torch.Tensor) -> tuple[Tower,
         # quantize_ swaps layers one by one; each finished one works, the rest stay float.
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
         return tower, False, f"torchao could not quantise the whole model ({reason}); running it uncompiled."
-    compiled, message = compile_tower(tower, example)
+    compiled, message = compile_tower(tower, example, threads)
     if compiled is None:
         return tower, False, message
     return compiled, True, None

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import Cancelled, FolderError
+from .progress import CancelToken, is_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +61,9 @@ def resolve_root(folder: str | os.PathLike[str]) -> str:
     return os.path.realpath(path)
 
 
-def scan_folder(folder: str | os.PathLike[str], cancel: Callable[[], bool] | None = None,
+def scan_folder(folder: str | os.PathLike[str], cancel: CancelToken | None = None,
                 ignored: list[str] | None = None) -> list[ScannedFile]:
-    """All photos under ``folder``, sorted by path. Raises Cancelled if ``cancel()`` turns true.
+    """All photos under ``folder``, sorted by path. Raises Cancelled once ``cancel`` is set.
 
     Other visible files (videos, sidecars, documents) are appended to ``ignored`` when given.
     """
@@ -73,13 +74,13 @@ def scan_folder(folder: str | os.PathLike[str], cancel: Callable[[], bool] | Non
     return sorted(found.values(), key=lambda f: f.path)
 
 
-def _walk(root: str, cancel: Callable[[], bool] | None,
+def _walk(root: str, cancel: CancelToken | None,
           ignored: list[str] | None) -> Iterator[tuple[str, os.stat_result]]:
     """Yield (real path, stat) of every photo file, depth first, with loop protection."""
     seen_dirs: set[tuple[int, int]] = set()
     stack = [root]
     while stack:
-        if cancel is not None and cancel():
+        if is_cancelled(cancel):
             raise Cancelled()
         folder = stack.pop()
         try:

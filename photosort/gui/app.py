@@ -38,7 +38,7 @@ def run_app(settings: Settings, folder: str | None) -> int:
     """Open the main window (and ``folder`` in it, when given); returns the exit code."""
     started = time.perf_counter()
     app = create_application()
-    log_path = configure_logging(settings.cache_path.parent)
+    log_path = configure_logging(settings.folder)
     reporter = install_excepthook(log_path)
     # Leave the window a core of its own where there are more than two (plan_threads decides).
     window = MainWindow(settings, options=PipelineOptions(reserve_cores=1))

@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.zeroshot import DEFAULT_THRESHOLD, Category, parse_categories
+from ..core.sorting import DEFAULT_THRESHOLD
+from ..core.zeroshot import Category, parse_categories
 from .head_panel import ClassifierBar, HeadPanel
 from .photo_model import Group, group_colour
 

@@ -38,8 +38,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.engine import HeadSummary
+from ..core.classifiers import ClassifierSummary
 from ..core.export import ExportPlan, ExportResult, UndoResult
+from ..core.progress import Progress
 from .head_panel import TYPED_CATEGORIES
 from .worker import ExportOutcome, ExportPreview, ExportRequest, UndoOutcome, WorkerClient
 
@@ -117,7 +118,7 @@ class ExportDialog(QDialog):
     previewShown = Signal()  # the preview table (or why there is none) shows the latest choices
     summaryShown = Signal()  # an export or undo ended and its summary is on screen
 
-    def __init__(self, client: WorkerClient, heads: list[HeadSummary], classifier: str, threshold: float,
+    def __init__(self, client: WorkerClient, heads: list[ClassifierSummary], classifier: str, threshold: float,
                  destination: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export Sorted Folders")
@@ -140,7 +141,7 @@ class ExportDialog(QDialog):
         self._update_choices()
 
     # ---- building ------------------------------------------------------------------------
-    def _build(self, heads: list[HeadSummary], classifier: str, destination: str) -> None:
+    def _build(self, heads: list[ClassifierSummary], classifier: str, destination: str) -> None:
         layout = QVBoxLayout(self)
         self.pages = QStackedWidget()
         self.pages.addWidget(self._build_choices(heads, classifier, destination))
@@ -167,7 +168,7 @@ class ExportDialog(QDialog):
         buttons.addWidget(self.export_button)
         layout.addLayout(buttons)
 
-    def _build_choices(self, heads: list[HeadSummary], classifier: str, destination: str) -> QWidget:
+    def _build_choices(self, heads: list[ClassifierSummary], classifier: str, destination: str) -> QWidget:
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -387,9 +388,10 @@ class ExportDialog(QDialog):
         self.close_button.setText("Cancel")
         self.close_button.setEnabled(True)
 
-    def _on_progress(self, done: int, total: int) -> None:
+    def _on_progress(self, progress: Progress) -> None:
         if not self.running:
             return
+        done, total = progress.done, progress.total
         self.progress_bar.setRange(0, max(1, total))
         self.progress_bar.setValue(done)
         if self.close_button.isEnabled():

@@ -32,8 +32,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.engine import HeadSummary
-from ..core.heads import FEW_LABELS, MAX_CLASSES, MAX_NAME_CHARS
+from ..core.classifier import FEW_LABELS, MAX_CLASSES, MAX_NAME_CHARS
+from ..core.classifiers import ClassifierSummary
 from ..core.zeroshot import Category, parse_categories
 from .photo_model import group_colour
 
@@ -108,10 +108,10 @@ class ClassifierBar(QWidget):
         if menu is not None:
             self.manage_button.setMenu(menu)
         layout.addWidget(self.manage_button)
-        self._summaries: list[HeadSummary] = []
+        self._summaries: list[ClassifierSummary] = []
         self.set_heads([], "")
 
-    def set_heads(self, summaries: list[HeadSummary], current: str) -> None:
+    def set_heads(self, summaries: list[ClassifierSummary], current: str) -> None:
         """List the typed categories and every stored classifier; those made for another model say so."""
         self._summaries = list(summaries)
         self.combo.blockSignals(True)
@@ -139,7 +139,7 @@ class ClassifierBar(QWidget):
     def head_names(self) -> list[str]:
         return [s.name for s in self._summaries]
 
-    def summaries(self) -> list[HeadSummary]:
+    def summaries(self) -> list[ClassifierSummary]:
         return list(self._summaries)
 
 

@@ -25,8 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core.export import JournalInfo
+from ..core.progress import Progress
 from .export_dialog import describe_result, describe_undo
-from .worker import ExportOutcome, JournalInfo, UndoOutcome, WorkerClient
+from .worker import ExportOutcome, UndoOutcome, WorkerClient
 
 STATE_TEXT = {
     "interrupted": "interrupted: finish or undo it",
@@ -158,10 +160,10 @@ class JournalsDialog(QDialog):
         self.movedPhotos.emit()
         self.summaryShown.emit()
 
-    def _on_progress(self, done: int, total: int) -> None:
+    def _on_progress(self, progress: Progress) -> None:
         if self._busy:
-            self.progress_bar.setRange(0, max(1, total))
-            self.progress_bar.setValue(done)
+            self.progress_bar.setRange(0, max(1, progress.total))
+            self.progress_bar.setValue(progress.done)
 
     def _on_finished(self, outcome: ExportOutcome) -> None:
         if not self._busy:

@@ -20,11 +20,12 @@ import os
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QMimeData, QModelIndex, QPoint, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QEvent, QMimeData, QModelIndex, QPoint, Qt, QThreadPool, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
     QCloseEvent,
+    QDesktopServices,
     QDragEnterEvent,
     QDragLeaveEvent,
     QDropEvent,
@@ -51,8 +52,10 @@ from PySide6.QtWidgets import (
 )
 
 from .. import __version__
-from ..core.config import Settings
-from ..core.engine import HeadSummary
+from ..core.classifiers import ClassifierSummary
+from ..core.config import Settings, save_choices
+from ..core.errors import Action, PhotosortError
+from ..core.export import JournalInfo
 from ..core.indexer import PipelineOptions
 from ..core.progress import Progress
 from ..core.scan import is_photo_name
@@ -77,7 +80,6 @@ from .worker import (
     HeadState,
     HeadTrained,
     JobResult,
-    JournalInfo,
     PhotoBatch,
     Scores,
     UndoOutcome,
@@ -149,7 +151,7 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
         self.prefs = preferences if preferences is not None else Preferences()
-        self.settings = self.prefs.effective_settings(settings)
+        self.settings = settings  # flags > environment > settings.json > defaults, resolved by the core
         self._folders: list[str] = []
         self._roots: list[str] = []
         self._busy_job: int | None = None
@@ -158,7 +160,7 @@ class MainWindow(QMainWindow):
         self._export_dialog: ExportDialog | None = None
         self._journals_dialog: JournalsDialog | None = None
         self._new_classifier_dialog: NewClassifierDialog | None = None
-        self._heads: list[HeadSummary] = []
+        self._heads: list[ClassifierSummary] = []
         self._active_head = ""
         self._heads_listed_once = False
         self._journal_op: str | None = None  # "finish" or "undo" started from the message bar
@@ -180,6 +182,7 @@ class MainWindow(QMainWindow):
         self._update_status()
         self._update_head_actions()
         self.worker.list_heads(quiet=True)
+        self.worker.load_categories()
         QTimer.singleShot(WARM_UP_DELAY_MS, self.worker.warm_up)
         QTimer.singleShot(WARM_UP_DELAY_MS, self.worker.list_journals)
 
@@ -396,6 +399,7 @@ class MainWindow(QMainWindow):
         worker.journalsListed.connect(self._on_journals_listed)
         worker.exportFinished.connect(self._on_journal_finished)
         worker.undoFinished.connect(self._on_journal_undone)
+        worker.categoriesLoaded.connect(self._on_categories_loaded)
 
     def _connect_labelling(self) -> None:
         self.panel.classifier_bar.classifierChosen.connect(self.choose_classifier)
@@ -419,7 +423,7 @@ class MainWindow(QMainWindow):
         self.set_sort(self.prefs.sort_key())
         self.empty_state.set_recent(self.prefs.recent_folders())
         self._refresh_recent_menu()
-        self.panel.set_text(self.prefs.categories_text())
+        self._categories_loaded = False  # the typed categories come from the user's library (library.db)
 
     # ---- opening folders ------------------------------------------------------------------
     def choose_folder(self, replace: bool = True) -> None:
@@ -552,20 +556,29 @@ class MainWindow(QMainWindow):
 
     def _on_failed(self, failure: Failure) -> None:
         action = {
-            "model": ("Settings…", self.open_settings),
-            "folder": ("Open Folder…", self.choose_folder),
-            "disk": ("Settings…", self.open_settings),
-            "cache": ("Settings…", self.open_settings),
-        }.get(failure.kind)
+            Action.SETTINGS: ("Settings…", self.open_settings),
+            Action.OPEN_FOLDER: ("Open Folder…", self.choose_folder),
+            Action.RETRY: ("Try Again", self._retry),
+            Action.REPORT: ("Show Log", self._show_log),
+        }.get(failure.action)
         self.message_bar.show_message(failure.message, "error", action)
         self.panel.set_busy(False)
         if failure.job is not None and failure.job == self._busy_job:
             self._set_busy(False)
-            hint = "The photos appear here once the model loads." if failure.kind == "model" else ""
+            hint = "The photos appear here once the model loads." if failure.action == Action.SETTINGS else ""
             self.view.set_empty_text(hint if self.model.photo_count() == 0 else "")
         if not self._folders:
             self.stack.setCurrentWidget(self.empty_state)
         self.errorShown.emit(failure)
+
+    def _retry(self) -> None:
+        """The action offered after a busy database or a full disk: open the folders again (only changes are redone)."""
+        if self._folders:
+            self.open_folders(self._folders)
+
+    def _show_log(self) -> None:
+        log_file = self.settings.folder / "photosort.log"
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(log_file if log_file.exists() else self.settings.folder)))
 
     def _on_worker_status(self, text: str) -> None:
         if text and self._busy_job is not None:
@@ -594,8 +607,19 @@ class MainWindow(QMainWindow):
             self.open_folders(self._folders)
 
     # ---- categories, grouping, sorting ---------------------------------------------------------
+    def _on_categories_loaded(self, text: str) -> None:
+        """The categories typed last time; a photosort 0.1 window kept them in its preferences file."""
+        self._categories_loaded = True
+        legacy = self.prefs.categories_text()
+        if not text and legacy:
+            text = legacy
+            self.worker.save_categories(text)
+        if text and not self.panel.text():
+            self.panel.set_text(text)
+
     def _on_categories_typed(self, categories: tuple) -> None:
-        self.prefs.set_categories_text(self.panel.text())
+        if self._categories_loaded:
+            self.worker.save_categories(self.panel.text())
         self.panel.set_busy(self.model.photo_count() > 0)
         self.worker.set_categories(categories)
 
@@ -635,7 +659,7 @@ class MainWindow(QMainWindow):
         """The classifier sorting the grid ("" : the typed categories)."""
         return self._active_head
 
-    def heads(self) -> list[HeadSummary]:
+    def heads(self) -> list[ClassifierSummary]:
         return list(self._heads)
 
     def choose_classifier(self, name: str) -> None:
@@ -656,7 +680,7 @@ class MainWindow(QMainWindow):
         self.labeller.flush()
         self.worker.activate_head(name)
 
-    def _on_heads_listed(self, summaries: list[HeadSummary]) -> None:
+    def _on_heads_listed(self, summaries: list[ClassifierSummary]) -> None:
         self._heads = list(summaries)
         self.panel.classifier_bar.set_heads(self._heads, self._active_head)
         if not self._heads_listed_once:  # start-up: bring back the classifier used last time
@@ -973,8 +997,11 @@ class MainWindow(QMainWindow):
             self._settings_dialog = None
 
     def apply_engine_choice(self, model: str, device: str, precision: str) -> None:
-        """Save the choice; with a different engine, restart it and sort the open folders again."""
-        self.prefs.save_engine(model, device, precision)
+        """Save the choice (for the window and the CLI alike); with a different engine, restart it and sort again."""
+        try:
+            save_choices(self.settings.folder, model, device, precision)
+        except PhotosortError as exc:
+            self._on_failed(Failure.of(exc))
         chosen = self.settings.with_changes(model=model, device=device, mode=precision)
         if chosen == self.settings:
             return
@@ -1057,7 +1084,8 @@ class MainWindow(QMainWindow):
         self.labeller.flush()  # a training still waiting runs before the worker stops
         self.prefs.set_geometry(self.saveGeometry())
         self.prefs.set_splitter_state(self.splitter.saveState())
-        self.prefs.set_categories_text(self.panel.text())
+        if self._categories_loaded:
+            self.worker.save_categories(self.panel.text())
         self.prefs.sync()
         self.hide()
         self.shutdown()

@@ -31,8 +31,8 @@ import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QPixmap
 
-from ..core.heads import least_sure_order
-from ..core.zeroshot import DEFAULT_THRESHOLD, Category, assign
+from ..core.sorting import DEFAULT_THRESHOLD, NO_LABEL, UNSURE, decide, least_sure
+from ..core.zeroshot import Category
 from .thumbnail_cache import ThumbnailCache
 
 log = logging.getLogger(__name__)
@@ -44,8 +44,6 @@ ScoreRole = Qt.ItemDataRole.UserRole + 4  # float in [0, 1]: probability of the 
 GroupRole = Qt.ItemDataRole.UserRole + 5  # category index, or UNSURE
 BestGuessRole = Qt.ItemDataRole.UserRole + 6  # name of the best category even when unsure ("" if none)
 
-UNSURE = -1
-NO_LABEL = -1
 REBUILD_NAME_ORDER_ABOVE = 512  # photos added at once; fewer are inserted into the name order one by one
 LEAST_SURE_COUNT = 48  # photos shown by "Label these next": a few screens of clicks, then the head retrains
 SORT_KEYS = ("name", "confidence")
@@ -377,9 +375,9 @@ class PhotoModel(QAbstractListModel):
         return np.full((n, len(self._categories)), np.nan, np.float32)
 
     def _assign(self) -> None:
-        result = assign(self._probs, self._threshold)
-        self._predicted, self._score = result.best, result.score
-        self._best = np.where(self._labels >= 0, self._labels, self._predicted)
+        """The core's rules (threshold, labels win), applied here so dragging the threshold needs no round trip."""
+        decision = decide(self._probs, self._threshold, self._labels)
+        self._predicted, self._score, self._best = decision.predicted, decision.confidence, decision.best
 
     def _labels_for(self, ids: np.ndarray) -> np.ndarray:
         if not self._label_of_id:
@@ -388,11 +386,7 @@ class PhotoModel(QAbstractListModel):
 
     def _rank_least_sure(self) -> np.ndarray:
         """Unlabelled, scored photos by the margin between their two likeliest classes (the core's ranking)."""
-        if len(self._categories) < 2:
-            return np.zeros(0, np.int64)
-        candidates = np.flatnonzero((self._labels < 0) & np.isfinite(self._probs).all(axis=1))
-        order = least_sure_order(self._probs[candidates])
-        return candidates[order[:LEAST_SURE_COUNT]].astype(np.int64)
+        return least_sure(self._probs, self._labels, LEAST_SURE_COUNT)
 
     def _label_name(self, i: int) -> str | None:
         label = int(self._labels[i])

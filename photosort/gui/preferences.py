@@ -2,9 +2,10 @@
 
 We use the INI format on every platform (organisation and application
 "photosort"), so tests can redirect it with ``QSettings.setPath`` and users
-can read the file. Engine choices saved in the Settings dialog apply where
-the command line and environment left the default, so ``--model`` and
-``PHOTOSORT_MODEL`` still win for one launch.
+can read the file. It holds only how the window looks (geometry, recent
+folders, sort order, threshold): the model, device and precision live in the
+core's ``settings.json`` (shared with the CLI) and the typed categories in the
+user's library, so nothing here is user data.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ import logging
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from ..core.config import DEFAULT_MODEL, DEVICES, MODES, Settings
-from ..core.zeroshot import DEFAULT_THRESHOLD
+from ..core.sorting import DEFAULT_THRESHOLD
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +45,8 @@ class Preferences:
 
     # ---- categories ----------------------------------------------------------------
     def categories_text(self) -> str:
+        """photosort 0.1 kept the typed categories here; they move to the user's library on first start."""
         return str(self.store.value("categories/text", "", str))
-
-    def set_categories_text(self, text: str) -> None:
-        self.store.setValue("categories/text", text)
 
     def threshold(self) -> float:
         value = self.store.value("categories/threshold", DEFAULT_THRESHOLD, float)
@@ -91,33 +89,6 @@ class Preferences:
 
     def set_sort_key(self, key: str) -> None:
         self.store.setValue("view/sort", key)
-
-    # ---- engine --------------------------------------------------------------------
-    def saved_engine(self) -> dict[str, str]:
-        """The model/device/precision chosen in the Settings dialog (only those ever saved)."""
-        out = {}
-        for key in ("model", "device", "precision"):
-            value = str(self.store.value(f"engine/{key}", "", str)).strip()
-            if value:
-                out[key] = value
-        return out
-
-    def save_engine(self, model: str, device: str, precision: str) -> None:
-        self.store.setValue("engine/model", model)
-        self.store.setValue("engine/device", device)
-        self.store.setValue("engine/precision", precision)
-
-    def effective_settings(self, base: Settings) -> Settings:
-        """``base`` (flags and environment) with saved choices filling in where ``base`` has the default."""
-        saved = self.saved_engine()
-        changes: dict[str, object] = {}
-        if "model" in saved and base.model == DEFAULT_MODEL:
-            changes["model"] = saved["model"]
-        if saved.get("device") in DEVICES and base.device == "auto":
-            changes["device"] = saved["device"]
-        if saved.get("precision") in MODES and base.mode == "auto":
-            changes["mode"] = saved["precision"]
-        return base.with_changes(**changes) if changes else base
 
     def sync(self) -> None:
         self.store.sync()

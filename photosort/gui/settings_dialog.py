@@ -55,7 +55,8 @@ class SettingsDialog(QDialog):
         form.addRow("Model:", model_row)
         form.addRow("", secondary(_wrapped(
             "A Hugging Face model id (downloaded once, needs internet) or a local folder saved with "
-            "save_pretrained. Photos are indexed again for a new model.")))
+            "save_pretrained. Photos are indexed again for a new model. The model, device and precision chosen "
+            "here are what the photosort command line uses too.")))
 
         self.device_combo = _combo(DEVICE_CHOICES, settings.device)
         form.addRow("Run on:", self.device_combo)
@@ -71,10 +72,15 @@ class SettingsDialog(QDialog):
         cache_row.addWidget(self.cache_label, 1)
         cache_row.addWidget(self.clear_button)
         form.addRow("Cache:", cache_row)
-        self.cache_note = secondary(_wrapped("Thumbnails and model vectors of indexed photos, and your classifiers "
-                                             "with their labels. Clearing it never touches your photos; they are "
-                                             "indexed again when opened."))
+        self.cache_note = secondary(_wrapped("Thumbnails and model vectors of indexed photos: rebuilt by indexing. "
+                                             "Clearing it never touches your photos, classifiers or labels."))
         form.addRow("", self.cache_note)
+        library_label = QLabel(str(settings.library_path))
+        library_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        library_label.setWordWrap(True)
+        form.addRow("Your library:", library_label)
+        form.addRow("", secondary(_wrapped("Your classifiers, their labels and your categories. photosort never "
+                                           "clears it; back it up with your photos.")))
         layout.addLayout(form)
         layout.addStretch(1)
 
@@ -96,9 +102,8 @@ class SettingsDialog(QDialog):
     def _confirm_clear(self) -> None:
         answer = QMessageBox.question(
             self, "Clear the cache?",
-            f"Delete the cache database in {self.cache_label.text()}?\n\nYour photos are not touched, but every "
-            "folder will be indexed again the next time it is opened, and your classifiers and their labels are "
-            "deleted too: export the ones you want to keep first (Classifier ▸ Export to File…).",
+            f"Delete the cache database {self.cache_label.text()}?\n\nYour photos, classifiers and labels are not "
+            "touched; every folder is indexed again the next time it is opened.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
         if answer == QMessageBox.StandardButton.Yes:
             self.clear_button.setEnabled(False)

@@ -433,18 +433,27 @@ def test_photosort_gui_folder_opens_the_window_and_indexes_it(qtbot, monkeypatch
     monkeypatch.setattr(ours, "level", ours.level)
     folder = make_photos(2)
     seen: dict[str, object] = {}
+    real_init = MainWindow.__init__
 
-    def close_when_sorted() -> None:
-        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
-        if windows and not windows[0].busy and windows[0].model.rowCount() == 10:
-            seen["title"] = windows[0].windowTitle()
-            windows[0].close()
-        else:
-            QTimer.singleShot(20, close_when_sorted)
+    def init_and_watch(window: MainWindow, *args, **kwargs) -> None:  # the window run_app creates
+        real_init(window, *args, **kwargs)
+        give_up = QTimer(window)  # not an ordering: only so that a broken app fails instead of hanging the run
+        give_up.setSingleShot(True)
 
-    QTimer.singleShot(0, close_when_sorted)
+        def close(reason: str) -> None:
+            give_up.stop()
+            seen.update(reason=reason, title=window.windowTitle(), rows=window.model.rowCount(), busy=window.busy)
+            window.close()
+
+        window.indexingDone.connect(lambda _result: close("indexed"))  # the folder run_app opened is indexed
+        give_up.timeout.connect(lambda: close("gave up"))
+        give_up.start(120_000)
+
+    monkeypatch.setattr(MainWindow, "__init__", init_and_watch)
     code = main(["gui", str(folder), "--model", str(settings.model), "--device", "cpu",
                  "--cache-dir", str(settings.cache_path.parent)])
     assert code == 0
+    assert seen["reason"] == "indexed", "the window never reported the folder indexed"
+    assert seen["rows"] == 10 and seen["busy"] is False
     assert seen["title"] == "photos — photosort"
     assert (settings.cache_path.parent / "photosort.log").exists()

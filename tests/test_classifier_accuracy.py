@@ -13,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from photosort.core.heads import train, untrained_head
+from photosort.core.classifier import train, untrained_classifier
+
+pytestmark = pytest.mark.slow  # every test reads the module's learning curves (about a minute to train)
 
 N_CLASSES, PER_CLASS, DIM = 10, 40, 256
 LABELS_PER_CLASS = (0, 1, 3, 10)
@@ -69,7 +71,7 @@ def problem() -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
 
 def learning_curve(vectors: np.ndarray, targets: np.ndarray, prior: np.ndarray | None) -> dict[int, tuple[float, float]]:
     """Mean held-out accuracy and mean reported (cross-validated) accuracy per labels-per-class."""
-    base = untrained_head("h", [f"c{i}" for i in range(N_CLASSES)], "m", DIM, prior, 100.0)
+    base = untrained_classifier("h", [f"c{i}" for i in range(N_CLASSES)], "m", DIM, prior, 100.0)
     curve = {}
     for per_class in LABELS_PER_CLASS:
         held_out, reported = [], []

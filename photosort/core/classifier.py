@@ -37,7 +37,7 @@ Training on 500 labels of 512 numbers, cross-validation included, on two cores: 
 
 Heads are stored and exported as safetensors (tensors plus JSON metadata), never pickle:
 reading a head file cannot run code, and every tensor's name, shape, dtype and values are
-checked before use. Files come from anywhere, so every failure is a :class:`HeadError`.
+checked before use. Files come from anywhere, so every failure is a :class:`ClassifierError`.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import HeadError
-from .torch_threads import torch_threads
+from .errors import ClassifierError
+from .threads import torch_threads
 
 if TYPE_CHECKING:
     import torch
@@ -92,7 +92,7 @@ TRAINING_THREADS = 1
 
 
 @dataclass
-class Head:
+class Classifier:
     """A classifier over the CLIP vectors of one model (trained, or prior-only)."""
 
     name: str
@@ -135,7 +135,7 @@ class Head:
             return np.zeros((0, len(self.classes)), np.float32)
         return softmax(self.logits(vectors))
 
-    def renamed(self, name: str) -> Head:
+    def renamed(self, name: str) -> Classifier:
         return replace(self, name=name)
 
     # ---- files ---------------------------------------------------------------
@@ -161,20 +161,20 @@ class Head:
         return save({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}, metadata=meta)
 
     @classmethod
-    def from_bytes(cls, data: bytes, expected_model_key: str | None = None, expected_dim: int | None = None) -> Head:
-        """Read and validate a head file; HeadError with the reason when it is not a usable head."""
+    def from_bytes(cls, data: bytes, expected_model_key: str | None = None, expected_dim: int | None = None) -> Classifier:
+        """Read and validate a head file; ClassifierError with the reason when it is not a usable head."""
         if len(data) > MAX_FILE_BYTES:
-            raise HeadError(f"The classifier file is too large ({len(data) // 1_000_000} MB, limit "
+            raise ClassifierError(f"The classifier file is too large ({len(data) // 1_000_000} MB, limit "
                             f"{MAX_FILE_BYTES // 1_000_000} MB).")
         meta, tensors = _read_safetensors(data)
-        head = _head_from_parts(meta, tensors)
+        head = _classifier_from_parts(meta, tensors)
         if expected_model_key is not None and head.model_key != expected_model_key:
-            raise HeadError(
+            raise ClassifierError(
                 f"The classifier '{head.name}' was made for another model ({head.model_key}); this library uses "
                 f"{expected_model_key}. Switch to that model in settings, or train the classifier again here."
             )
         if expected_dim is not None and head.dim != expected_dim:
-            raise HeadError(f"The classifier '{head.name}' expects {head.dim}-number vectors but this model makes "
+            raise ClassifierError(f"The classifier '{head.name}' expects {head.dim}-number vectors but this model makes "
                             f"{expected_dim}; it was made for another model.")
         return head
 
@@ -185,28 +185,28 @@ def _read_safetensors(data: bytes) -> tuple[dict[str, str], dict[str, np.ndarray
     from safetensors.numpy import load
 
     if len(data) < 8:
-        raise HeadError("Not a photosort classifier file (too short).")
+        raise ClassifierError("Not a photosort classifier file (too short).")
     header_len = int.from_bytes(data[:8], "little")
     if header_len <= 1 or header_len > min(len(data) - 8, MAX_HEADER_BYTES):
-        raise HeadError("Not a photosort classifier file (bad header).")
+        raise ClassifierError("Not a photosort classifier file (bad header).")
     try:
         header = json.loads(data[8 : 8 + header_len])
         meta = header.get("__metadata__") if isinstance(header, dict) else None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise HeadError("Not a photosort classifier file (no photosort metadata).")
+            raise ClassifierError("Not a photosort classifier file (no photosort metadata).")
         tensors = load(data)
     except (SafetensorError, ValueError, TypeError, UnicodeDecodeError, RecursionError) as exc:
-        raise HeadError(f"Not a photosort classifier file ({str(exc)[:120]}).") from None
+        raise ClassifierError(f"Not a photosort classifier file ({str(exc)[:120]}).") from None
     return meta, tensors
 
 
-def _head_from_parts(meta: dict[str, str], tensors: dict[str, np.ndarray]) -> Head:
+def _classifier_from_parts(meta: dict[str, str], tensors: dict[str, np.ndarray]) -> Classifier:
     try:
         version = int(meta.get("version", "0"))
         if version > FORMAT_VERSION:
-            raise HeadError("This classifier file was written by a newer photosort; update photosort to use it.")
+            raise ClassifierError("This classifier file was written by a newer photosort; update photosort to use it.")
         if version < FORMAT_VERSION:
-            raise HeadError("This classifier file was written by an older photosort; train the classifier again.")
+            raise ClassifierError("This classifier file was written by an older photosort; train the classifier again.")
         classes = json.loads(meta["classes"])
         prompts = json.loads(meta.get("prompts", "[]")) or [None] * len(classes)
         name = str(meta["name"])
@@ -215,41 +215,41 @@ def _head_from_parts(meta: dict[str, str], tensors: dict[str, np.ndarray]) -> He
                    (("input_scale", "1"), ("prior_scale", "100"), ("prior_weight", "1"))}
         metrics = json.loads(meta.get("metrics", "{}"))
     except (KeyError, ValueError, TypeError, RecursionError) as exc:
-        raise HeadError(f"The classifier file's metadata is invalid ({str(exc)[:120]}).") from None
+        raise ClassifierError(f"The classifier file's metadata is invalid ({str(exc)[:120]}).") from None
     _check_names(name, classes, prompts)
     _check_numbers(**numbers)
     _check_tensors(tensors, len(classes))
-    return Head(name, classes, model_key, tensors["w1"], tensors["b1"], tensors["w2"], tensors["b2"],
+    return Classifier(name, classes, model_key, tensors["w1"], tensors["b1"], tensors["w2"], tensors["b2"],
                 tensors["center"], numbers["input_scale"], tensors.get("prior"), numbers["prior_scale"],
                 numbers["prior_weight"], prompts, metrics if isinstance(metrics, dict) else {})
 
 
 def _check_names(name: str, classes: object, prompts: object) -> None:
     if not name.strip() or len(name) > MAX_NAME_CHARS:
-        raise HeadError("The classifier file's name is empty or too long.")
+        raise ClassifierError("The classifier file's name is empty or too long.")
     if not (isinstance(classes, list) and 1 <= len(classes) <= MAX_CLASSES
             and all(isinstance(c, str) and c.strip() and len(c) <= MAX_NAME_CHARS for c in classes)
             and len({c.casefold() for c in classes}) == len(classes)):
-        raise HeadError("The classifier file's class list is invalid (empty, duplicated, too long or not text).")
+        raise ClassifierError("The classifier file's class list is invalid (empty, duplicated, too long or not text).")
     if not (isinstance(prompts, list) and len(prompts) == len(classes)
             and all(p is None or (isinstance(p, str) and len(p) <= 1000) for p in prompts)):
-        raise HeadError("The classifier file's prompts do not match its classes.")
+        raise ClassifierError("The classifier file's prompts do not match its classes.")
 
 
 def _check_numbers(input_scale: float, prior_scale: float, prior_weight: float) -> None:
     if not (math.isfinite(input_scale) and 0 < input_scale <= MAX_ABS_VALUE
             and math.isfinite(prior_scale) and 0 < prior_scale <= 1000
             and math.isfinite(prior_weight) and 0 <= prior_weight <= 1):
-        raise HeadError("The classifier file's settings (scales, prior weight) are out of range.")
+        raise ClassifierError("The classifier file's settings (scales, prior weight) are out of range.")
 
 
 def _check_tensors(tensors: dict[str, np.ndarray], n_classes: int) -> None:
     required = {"w1", "b1", "w2", "b2", "center"}
     if not required <= set(tensors) or not set(tensors) <= required | {"prior"}:
-        raise HeadError("The classifier file does not hold the expected tensors.")
+        raise ClassifierError("The classifier file does not hold the expected tensors.")
     for key, t in tensors.items():
         if t.dtype != np.float32 or not np.all(np.isfinite(t)) or (t.size and float(np.abs(t).max()) > MAX_ABS_VALUE):
-            raise HeadError(f"The classifier file's tensor '{key}' is not float32 within ±{MAX_ABS_VALUE:g}.")
+            raise ClassifierError(f"The classifier file's tensor '{key}' is not float32 within ±{MAX_ABS_VALUE:g}.")
     w1 = tensors["w1"]
     dim = w1.shape[1] if w1.ndim == 2 else -1
     shapes_ok = (w1.shape == (HIDDEN, dim) and 1 <= dim <= MAX_DIM and tensors["b1"].shape == (HIDDEN,)
@@ -259,7 +259,7 @@ def _check_tensors(tensors: dict[str, np.ndarray], n_classes: int) -> None:
     if prior is not None and prior.shape != (n_classes, dim):
         shapes_ok = False
     if not shapes_ok:
-        raise HeadError("The classifier file's tensor shapes do not match its classes.")
+        raise ClassifierError("The classifier file's tensor shapes do not match its classes.")
 
 
 # ---- building and training ----------------------------------------------------------------------
@@ -269,11 +269,11 @@ def initial_w1(dim: int) -> np.ndarray:
     return (INIT_GAIN * rng.standard_normal((HIDDEN, dim))).astype(np.float32)
 
 
-def untrained_head(name: str, classes: list[str], model_key: str, dim: int, prior: np.ndarray | None = None,
-                   prior_scale: float = 100.0, prompts: list[str | None] | None = None) -> Head:
+def untrained_classifier(name: str, classes: list[str], model_key: str, dim: int, prior: np.ndarray | None = None,
+                   prior_scale: float = 100.0, prompts: list[str | None] | None = None) -> Classifier:
     """A head with no labels yet: predicts from the prior (zero-shot) alone, if it has one."""
     n = len(classes)
-    return Head(name, list(classes), model_key, initial_w1(dim), np.zeros(HIDDEN, np.float32),
+    return Classifier(name, list(classes), model_key, initial_w1(dim), np.zeros(HIDDEN, np.float32),
                 np.zeros((n, HIDDEN), np.float32), np.zeros(n, np.float32), np.zeros(dim, np.float32), 1.0,
                 None if prior is None else np.asarray(prior, np.float32), float(prior_scale), 1.0,
                 list(prompts) if prompts else [None] * n)
@@ -283,12 +283,12 @@ def untrained_head(name: str, classes: list[str], model_key: str, dim: int, prio
 class Training:
     """A trained head and what the user is told about it."""
 
-    head: Head
+    head: Classifier
     accuracy: float | None  # cross-validated; None when there are too few labels to say
     penalty: float
 
 
-def train(base: Head, vectors: np.ndarray, targets: np.ndarray) -> Training:
+def train(base: Classifier, vectors: np.ndarray, targets: np.ndarray) -> Training:
     """Fit ``base``'s classes to labelled vectors (targets are class indices), penalty chosen by cross-validation.
 
     Deterministic: the same labels give the same head.
@@ -296,14 +296,14 @@ def train(base: Head, vectors: np.ndarray, targets: np.ndarray) -> Training:
     vectors = np.asarray(vectors, np.float32)
     targets = np.asarray(targets, np.int64)
     if len(targets) == 0:
-        head = untrained_head(base.name, base.classes, base.model_key, base.dim, base.prior, base.prior_scale,
+        head = untrained_classifier(base.name, base.classes, base.model_key, base.dim, base.prior, base.prior_scale,
                               base.prompts)
         return Training(head, None, DEFAULT_PENALTY)
     penalty, accuracy = select_penalty(base, vectors, targets)
-    return Training(fit_head(base, vectors, targets, penalty), accuracy, penalty)
+    return Training(fit_classifier(base, vectors, targets, penalty), accuracy, penalty)
 
 
-def fit_head(base: Head, vectors: np.ndarray, targets: np.ndarray, penalty: float = DEFAULT_PENALTY) -> Head:
+def fit_classifier(base: Classifier, vectors: np.ndarray, targets: np.ndarray, penalty: float = DEFAULT_PENALTY) -> Classifier:
     """A copy of ``base`` fitted to labelled vectors with one penalty strength."""
     problem = _Problem.make(base, np.asarray(vectors, np.float32), np.asarray(targets, np.int64))
     return problem.head(base, _train_mlps([problem], (penalty,))[0][0])
@@ -313,7 +313,7 @@ def penalties_for(n_labels: int) -> tuple[float, ...]:
     return MANY_LABELS_PENALTIES if n_labels >= MANY_LABELS else PENALTIES
 
 
-def select_penalty(base: Head, vectors: np.ndarray, targets: np.ndarray) -> tuple[float, float | None]:
+def select_penalty(base: Classifier, vectors: np.ndarray, targets: np.ndarray) -> tuple[float, float | None]:
     """The penalty with the best class-balanced cross-validated accuracy, and that plain accuracy.
 
     Ties (common with few labels) go to the better cross-validated likelihood, which prefers
@@ -342,7 +342,7 @@ def select_penalty(base: Head, vectors: np.ndarray, targets: np.ndarray) -> tupl
     return penalties[best], float(correct[best].mean()) if enough else None
 
 
-def _cross_validated_log_probabilities(base: Head, vectors: np.ndarray, targets: np.ndarray, folds: np.ndarray,
+def _cross_validated_log_probabilities(base: Classifier, vectors: np.ndarray, targets: np.ndarray, folds: np.ndarray,
                                        penalties: tuple[float, ...]) -> np.ndarray:
     """Log-probabilities of every label's photo when its fold is held out, per penalty (penalties x n x C).
 
@@ -410,7 +410,7 @@ class _Problem:
     prior_weight: float
 
     @classmethod
-    def make(cls, base: Head, vectors: np.ndarray, targets: np.ndarray) -> _Problem:
+    def make(cls, base: Classifier, vectors: np.ndarray, targets: np.ndarray) -> _Problem:
         x = np.asarray(vectors, np.float32)
         n_classes = len(base.classes)
         counts = np.bincount(targets, minlength=n_classes)
@@ -427,9 +427,9 @@ class _Problem:
         return cls(((x - center) * input_scale).astype(np.float32), targets, sample_weight, offset,
                    center.astype(np.float32), input_scale, prior_weight)
 
-    def head(self, base: Head, parameters: _Parameters) -> Head:
+    def head(self, base: Classifier, parameters: _Parameters) -> Classifier:
         w1, b1, w2, b2 = parameters
-        return Head(base.name, list(base.classes), base.model_key, w1, b1, w2, b2, self.center, self.input_scale,
+        return Classifier(base.name, list(base.classes), base.model_key, w1, b1, w2, b2, self.center, self.input_scale,
                     base.prior, base.prior_scale, self.prior_weight, list(base.prompts), dict(base.metrics))
 
 

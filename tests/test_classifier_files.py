@@ -1,4 +1,4 @@
-"""Head files come from anywhere: whatever the bytes, reading one gives a valid head or a HeadError.
+"""Classifier files come from anywhere: whatever the bytes, reading one gives a valid head or a ClassifierError.
 
 Property tests (hypothesis, derandomised so every run checks the same cases): random bytes,
 damaged real files, and well-formed containers with hostile metadata never crash the
@@ -15,37 +15,37 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.numpy import save
 
-from photosort.core.errors import HeadError
-from photosort.core.heads import Head, fit_head, untrained_head
+from photosort.core.errors import ClassifierError
+from photosort.core.classifier import Classifier, fit_classifier, untrained_classifier
 
 PROPERTY = settings(derandomize=True, max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def sample_head() -> Head:
+def sample_head() -> Classifier:
     rng = np.random.default_rng(0)
     prior = rng.normal(size=(3, 16)).astype(np.float32)
     prior /= np.linalg.norm(prior, axis=1, keepdims=True)
-    base = untrained_head("Trips", ["beach", "city", "hiking"], "tiny|exact", 16, prior, 50.0,
+    base = untrained_classifier("Trips", ["beach", "city", "hiking"], "tiny|exact", 16, prior, 50.0,
                           [None, "a photo of a city street", None])
     vectors = rng.normal(size=(12, 16)).astype(np.float32)
-    return fit_head(base, vectors / np.linalg.norm(vectors, axis=1, keepdims=True), np.arange(12) % 3)
+    return fit_classifier(base, vectors / np.linalg.norm(vectors, axis=1, keepdims=True), np.arange(12) % 3)
 
 
 GOOD = sample_head().to_bytes()
 
 
-def read_or_refuse(data: bytes) -> Head | None:
-    """The reader's whole contract: a usable head, or a one-line HeadError; nothing else escapes."""
+def read_or_refuse(data: bytes) -> Classifier | None:
+    """The reader's whole contract: a usable head, or a one-line ClassifierError; nothing else escapes."""
     try:
-        head = Head.from_bytes(data)
-    except HeadError as error:
+        head = Classifier.from_bytes(data)
+    except ClassifierError as error:
         assert "\n" not in str(error) and str(error)
         return None
     assert_usable(head)
     return head
 
 
-def assert_usable(head: Head) -> None:
+def assert_usable(head: Classifier) -> None:
     hidden, dim = head.w1.shape
     n = len(head.classes)
     assert n == len(head.prompts) and head.w2.shape == (n, hidden) and head.b2.shape == (n,)
@@ -56,7 +56,7 @@ def assert_usable(head: Head) -> None:
 
 def test_a_head_survives_the_round_trip() -> None:
     original = sample_head()
-    copy = Head.from_bytes(original.to_bytes(), expected_model_key="tiny|exact", expected_dim=16)
+    copy = Classifier.from_bytes(original.to_bytes(), expected_model_key="tiny|exact", expected_dim=16)
     assert (copy.name, copy.classes, copy.prompts, copy.model_key) == (original.name, original.classes,
                                                                        original.prompts, original.model_key)
     for key in ("w1", "b1", "w2", "b2", "center", "prior"):
@@ -66,10 +66,10 @@ def test_a_head_survives_the_round_trip() -> None:
 
 
 def test_expected_model_and_size_are_enforced() -> None:
-    with pytest.raises(HeadError, match="another model"):
-        Head.from_bytes(GOOD, expected_model_key="openai/clip-vit-base-patch32|exact")
-    with pytest.raises(HeadError, match="another model"):
-        Head.from_bytes(GOOD, expected_dim=512)
+    with pytest.raises(ClassifierError, match="another model"):
+        Classifier.from_bytes(GOOD, expected_model_key="openai/clip-vit-base-patch32|exact")
+    with pytest.raises(ClassifierError, match="another model"):
+        Classifier.from_bytes(GOOD, expected_dim=512)
 
 
 @PROPERTY
@@ -100,6 +100,7 @@ JSON_VALUES = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=True)
                            max_leaves=12)
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(st.dictionaries(st.sampled_from(["name", "classes", "prompts", "model_key", "version", "input_scale",
                                         "prior_scale", "prior_weight", "metrics", "format"]),
@@ -130,6 +131,6 @@ def test_wrong_tensors_are_refused_or_still_valid(shapes: dict[str, tuple[int, i
 def test_a_head_trained_on_identical_photos_can_be_saved_and_read() -> None:
     """Duplicates give no spread to scale by; the stored numbers must stay within the reader's bounds."""
     vector = np.ones((1, 16), np.float32) / 4
-    base = untrained_head("Dupes", ["a", "b"], "tiny|exact", 16)
-    head = fit_head(base, np.repeat(vector, 6, axis=0), np.array([0, 1] * 3))
+    base = untrained_classifier("Dupes", ["a", "b"], "tiny|exact", 16)
+    head = fit_classifier(base, np.repeat(vector, 6, axis=0), np.array([0, 1] * 3))
     assert read_or_refuse(head.to_bytes()) is not None

@@ -1,0 +1,203 @@
+"""How photosort uses SQLite, once for both of its databases (the cache and the user's library).
+
+WAL mode, so the window and a CLI run can read while one of them writes; a
+generous busy timeout and ``BEGIN IMMEDIATE`` so writers queue instead of
+failing with "database is locked"; one transaction per batch so an interrupted
+run keeps every finished batch. ``PRAGMA user_version`` carries the schema
+version and migrations are applied in order inside one transaction; a schema
+newer than this code knows is opened read-only, never "downgraded".
+``PRAGMA application_id`` marks photosort's own files, so another program's
+database is refused instead of getting photosort's tables added to it. Every
+``sqlite3`` error leaves this module as a :mod:`~photosort.core.errors` error
+(:func:`~photosort.core.errors.database_error`). A connection belongs to the
+thread that opened it; other threads open their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import StoreDamagedError, StoreError, database_error, os_error
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_S = 60.0
+
+
+class NewerSchema(Exception):
+    def __init__(self, version: int) -> None:
+        super().__init__(version)
+        self.version = version
+
+
+class Database:
+    """One thread's connection to one of photosort's SQLite files.
+
+    Subclasses name their ``APPLICATION_ID``, ``MIGRATIONS`` (migration N takes
+    user_version N-1 to N; append, never edit) and ``KIND`` (how the user calls
+    the file in messages).
+    """
+
+    APPLICATION_ID = 0
+    MIGRATIONS: tuple[str, ...] = ()
+    KIND = "database"
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.notices: list[str] = []
+        self.read_only = False
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise os_error(exc, f"create the folder for the {self.KIND}", self.path.parent) from None
+        if self.path.is_dir():
+            raise StoreError(f"{self.path} is a folder, not photosort's {self.KIND}; move it away or choose "
+                             "another data folder.")
+        self._conn = self._open()
+
+    @property
+    def schema_version(self) -> int:
+        return len(self.MIGRATIONS)
+
+    # ---- opening ------------------------------------------------------------------------------
+    def _open(self) -> sqlite3.Connection:
+        """Open and migrate; a newer schema is opened read-only; damage goes to :meth:`_damaged`."""
+        try:
+            return self._connect_and_migrate()
+        except NewerSchema as newer:
+            return self._open_read_only(newer)
+        except sqlite3.DatabaseError as exc:
+            translated = database_error(exc, self.path, "open")
+            if isinstance(translated, StoreDamagedError):
+                return self._damaged(translated)
+            raise translated from None
+
+    def _damaged(self, error: StoreDamagedError) -> sqlite3.Connection:
+        """What to do with a file SQLite says is damaged: by default, refuse to touch it."""
+        raise StoreDamagedError(f"{error} photosort leaves it as it is: restore it from a backup, or move it "
+                                "away to start a new one.")
+
+    def _connect_and_migrate(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=True)
+        try:
+            conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._check_ours(conn)
+            if conn.execute("PRAGMA user_version").fetchone()[0] > self.schema_version:
+                raise NewerSchema(conn.execute("PRAGMA user_version").fetchone()[0])
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _check_ours(self, conn: sqlite3.Connection) -> None:
+        """Refuse another program's database (it has tables, but not our application id)."""
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        if app_id == self.APPLICATION_ID:
+            return
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if app_id == 0 and (tables == 0 or self._is_legacy_photosort(conn)):
+            return
+        raise StoreError(f"{self.path} is not photosort's {self.KIND} (it belongs to another program); photosort "
+                         "leaves it alone. Move it away, or choose another data folder.")
+
+    def _is_legacy_photosort(self, conn: sqlite3.Connection) -> bool:
+        """A file photosort wrote before it set its application id."""
+        return False
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == self.schema_version and conn.execute("PRAGMA application_id").fetchone()[0]:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated
+            for number in range(version + 1, self.schema_version + 1):
+                log.info("migrating %s to schema %d", self.path, number)
+                for statement in self.MIGRATIONS[number - 1].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={number}")
+            conn.execute(f"PRAGMA application_id={self.APPLICATION_ID}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _open_read_only(self, newer: NewerSchema) -> sqlite3.Connection:
+        """A newer photosort's file is left exactly as it is: we only read it."""
+        self.read_only = True
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        message = (f"The {self.KIND} {self.path} was written by a newer photosort (schema {newer.version}; this one "
+                   f"knows {self.schema_version}), so it is open read-only: update photosort to change it, or use "
+                   "another data folder.")
+        log.warning(message)
+        self.notices.append(message)
+        return conn
+
+    # ---- using ------------------------------------------------------------------------------------
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self):  # returns the subclass
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def query(self, sql: str, parameters: tuple | list = ()) -> list[tuple]:
+        """All rows of a read; a SQLite failure becomes a photosort error."""
+        try:
+            return self._conn.execute(sql, parameters).fetchall()
+        except sqlite3.Error as exc:
+            raise database_error(exc, self.path, "read") from None
+
+    def query_one(self, sql: str, parameters: tuple | list = ()) -> tuple | None:
+        rows = self.query(sql, parameters)
+        return rows[0] if rows else None
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; takes the write lock up front so concurrent writers queue."""
+        if self.read_only:
+            raise StoreError(self.notices[-1] if self.notices else f"The {self.KIND} {self.path} is read-only.")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise database_error(exc, self.path, "write") from None
+        try:
+            yield self._conn
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise database_error(exc, self.path, "write") from None
+        except BaseException:
+            self._rollback()
+            raise
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise database_error(exc, self.path, "write") from None
+
+    def _rollback(self) -> None:
+        try:
+            self._conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:  # SQLite may have rolled back already (a full disk does)
+            log.debug("rollback of %s: %s", self.path, exc)
+
+    def integrity_ok(self) -> bool:
+        return self.query("PRAGMA integrity_check")[0][0] == "ok"
+
+    def checkpoint(self) -> None:
+        """Fold the WAL into the main file (before the file is renamed or copied)."""
+        self.query("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -1,0 +1,56 @@
+"""Export sorted photos into one folder per category: plan first, then do.
+
+Users trust this package with their only copy of their photos, so it is built
+around three promises:
+
+* **Nothing is ever overwritten.** Every file is created exclusively; a name
+  that was taken since planning gets the next `` (n)`` suffix (:mod:`.fileops`).
+* **Nothing is ever lost.** A copy is fsync'd and verified before it gets its
+  real name, and its temporary file never outlives a failure or a cancel
+  (:mod:`.fileops`). A move is journaled (:mod:`.journal`): at every instant
+  each photo is at its source, at its destination, or at both, and an
+  interrupted move can be finished (:func:`resume_or_recover`) or rolled back
+  (:func:`undo_move`) from its journal.
+* **Nothing is written outside the destination.** Category names go through
+  :func:`safe_folder_name` (:mod:`.names`); every destination folder is checked
+  with :func:`os.path.realpath` when planned (:mod:`.plan`) and again just
+  before writing (:mod:`.run`), so a symlink planted in the destination cannot
+  redirect a write elsewhere.
+
+The modules: :mod:`.names` (safe folder and file names), :mod:`.plan` (what
+goes where; writes nothing), :mod:`.fileops` (verified copy, exclusive
+placement, links, moves), :mod:`.journal` (the move journal, written and read
+back), :mod:`.results` (what was done), :mod:`.run` (:func:`run_export`,
+:func:`resume_or_recover`, :func:`undo_move`). Long work takes
+``progress: ProgressFn | None`` and ``cancel: CancelToken | None`` as
+described in :mod:`photosort.core.progress`.
+"""
+
+from __future__ import annotations
+
+from .journal import JournalInfo, journal_info, journal_state, pending_journals
+from .names import safe_folder_name
+from .plan import MODES, UNSURE_POLICIES, ExportItem, ExportPlan, PlannedMove, plan_export
+from .results import ExportResult, ExportStopped, Placed, UndoResult
+from .run import resume_or_recover, run_export, undo_move
+
+__all__ = [
+    "MODES",
+    "UNSURE_POLICIES",
+    "ExportItem",
+    "ExportPlan",
+    "ExportResult",
+    "ExportStopped",
+    "JournalInfo",
+    "Placed",
+    "PlannedMove",
+    "UndoResult",
+    "journal_info",
+    "journal_state",
+    "pending_journals",
+    "plan_export",
+    "resume_or_recover",
+    "run_export",
+    "safe_folder_name",
+    "undo_move",
+]

@@ -1,0 +1,267 @@
+"""Planning an export: which photo goes to which folder, under which name, decided up front.
+
+:func:`plan_export` writes nothing; it returns an :class:`ExportPlan` that can be
+previewed (:meth:`ExportPlan.counts`) and is then carried out as is by
+:func:`~photosort.core.export.run.run_export`. ``mode`` is ``"copy"``,
+``"move"`` or ``"link"``; ``unsure`` is ``"folder"`` (photos the classifier was
+unsure about go to an ``Unsure`` folder) or ``"skip"``. A destination that is a
+file raises :class:`~photosort.core.errors.ExportError`.
+
+Choices worth knowing: the destination may be the photos' own folder (sorting
+"in place" into subfolders); a photo already in its target folder is skipped;
+in move mode a source that is a symbolic link is skipped rather than moved.
+Every planned folder is checked with :func:`os.path.realpath` to be a child of
+the destination (it is checked again just before writing).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from photosort.core.errors import ExportError
+
+from .names import MAX_SUFFIX, fold, numbered_file_name, numbered_folder_name, safe_folder_name
+
+log = logging.getLogger(__name__)
+
+MODES = ("copy", "move", "link")
+UNSURE_POLICIES = ("folder", "skip")
+
+
+@dataclass(frozen=True)
+class ExportItem:
+    """One photo to export; ``category=None`` means the classifier was unsure."""
+
+    source: Path
+    category: str | None
+    score: float = 1.0
+
+
+@dataclass(frozen=True)
+class PlannedMove:
+    """Where one photo will go; ``folder`` is the (safe) folder name under the root."""
+
+    source: Path
+    destination: Path
+    folder: str
+
+
+@dataclass
+class ExportPlan:
+    """Everything :func:`run_export` will do, decided up front so it can be previewed."""
+
+    destination: Path
+    mode: str
+    moves: list[PlannedMove]
+    skipped: list[tuple[Path, str]]
+
+    def counts(self) -> dict[str, int]:
+        """Photos per destination folder, in plan order, for previews."""
+        counts: dict[str, int] = {}
+        for move in self.moves:
+            counts[move.folder] = counts.get(move.folder, 0) + 1
+        return counts
+
+
+def plan_export(
+    items: Iterable[ExportItem],
+    destination: Path,
+    *,
+    mode: str = "copy",
+    unsure: str = "folder",
+    unsure_name: str = "Unsure",
+) -> ExportPlan:
+    """Decide where every photo goes, without writing anything.
+
+    Folders and file names are chosen against what already exists in the
+    destination (case-insensitively), so the plan shown to the user is what
+    :func:`run_export` will do unless files appear in between.
+    """
+    check_choice("mode", mode, MODES)
+    check_choice("unsure", unsure, UNSURE_POLICIES)
+    root = Path(os.path.abspath(destination))
+    check_destination(root)
+    items = list(items)
+    folders = _assign_folders(items, root, unsure == "folder", unsure_name)
+    root_real = os.path.realpath(root)
+    names = _NameBook(root)
+    moves: list[PlannedMove] = []
+    skipped: list[tuple[Path, str]] = []
+    seen: set[str] = set()
+    for item in items:
+        source = Path(os.path.abspath(item.source))
+        reason = _skip_reason(source, item.category, mode, folders, root_real, seen)
+        if reason is not None:
+            skipped.append((source, reason))
+            continue
+        folder = folders[item.category]
+        target = root / folder / names.claim(folder, source.name)
+        moves.append(PlannedMove(source, target, folder))
+    for move in moves:
+        _assert_planned_inside(root_real, move)
+    log.info("Planned %s of %d photos into %s", mode, len(moves), root)
+    return ExportPlan(root, mode, moves, skipped)
+
+
+def check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{what} must be one of {', '.join(allowed)}, not {value!r}")
+
+
+def check_destination(root: Path) -> None:
+    """The destination may not exist yet, but it must not be a file or a broken link."""
+    if os.path.lexists(root) and not root.is_dir():
+        kind = "broken link" if root.is_symlink() and not root.exists() else "file"
+        raise ExportError(f"The destination {root} is a {kind}, not a folder: choose a folder to export into.")
+
+
+@dataclass
+class _Existing:
+    name: str
+    plain_dir: bool
+
+
+def _existing_entries(folder: Path) -> dict[str, _Existing]:
+    """What is already in ``folder``, keyed by folded name; links never count as folders."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return {}
+    entries: dict[str, _Existing] = {}
+    for name in names:
+        path = folder / name
+        plain = path.is_dir() and not path.is_symlink()
+        key = fold(name)
+        if key in entries:
+            entries[key].plain_dir = entries[key].plain_dir and plain
+        else:
+            entries[key] = _Existing(name, plain)
+    return entries
+
+
+def _assign_folders(items: list[ExportItem], root: Path, with_unsure: bool, unsure_name: str) -> dict[str | None, str]:
+    """One folder per category (sorted for stable names), plus the unsure folder."""
+    categories = sorted({item.category for item in items if item.category is not None})
+    existing = _existing_entries(root)
+    claimed: set[str] = set()
+    folders: dict[str | None, str] = {}
+    for category in categories:
+        folders[category] = _claim_folder(safe_folder_name(category), existing, claimed)
+    if with_unsure and any(item.category is None for item in items):
+        base = _unsure_folder_base(unsure_name, categories)
+        folders[None] = _claim_folder(base, existing, claimed)
+    return folders
+
+
+def _unsure_folder_base(unsure_name: str, categories: list[str]) -> str:
+    """``Unsure``, unless a category already uses that name: then ``Unsure (photosort)``."""
+    base = safe_folder_name(unsure_name)
+    if fold(base) in {fold(safe_folder_name(c)) for c in categories}:
+        base = safe_folder_name(f"{base} (photosort)")
+    return base
+
+
+def _claim_folder(base: str, existing: dict[str, _Existing], claimed: set[str]) -> str:
+    """First free variant of ``base``; reuses an existing plain folder of that name,
+    never a file or a link, and never one another category already took."""
+    for number in range(1, MAX_SUFFIX):
+        candidate = base if number == 1 else numbered_folder_name(base, number)
+        key = fold(candidate)
+        entry = existing.get(key)
+        if key in claimed or (entry is not None and not entry.plain_dir):
+            continue
+        claimed.add(key)
+        return entry.name if entry is not None else candidate
+    raise ExportError(f"Too many folders named like {base!r}: choose an empty destination.")
+
+
+class _NameBook:
+    """Names taken in each destination folder (existing or planned), case-insensitively."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._taken: dict[str, set[str]] = {}
+
+    def claim(self, folder: str, name: str) -> str:
+        taken = self._taken.get(folder)
+        if taken is None:
+            taken = set(_existing_entries(self._root / folder))
+            self._taken[folder] = taken
+        candidate = name
+        for number in range(2, MAX_SUFFIX):
+            if fold(candidate) not in taken:
+                break
+            candidate = numbered_file_name(name, number)
+        taken.add(fold(candidate))
+        return candidate
+
+
+def _skip_reason(
+    source: Path,
+    category: str | None,
+    mode: str,
+    folders: dict[str | None, str],
+    root_real: str,
+    seen: set[str],
+) -> str | None:
+    """Why this photo must not be exported, or None when it can be."""
+    if category not in folders:
+        return "unsure, left out"
+    problem = _source_problem(source, mode)
+    if problem is not None:
+        return problem
+    key = os.path.realpath(source)
+    if key in seen:
+        return "listed twice"
+    seen.add(key)
+    folder = folders[category]
+    if os.path.realpath(source.parent) == os.path.join(root_real, folder):
+        return f"already in the folder {folder!r}"
+    return None
+
+
+def _source_problem(source: Path, mode: str) -> str | None:
+    try:
+        info = os.lstat(source)
+    except FileNotFoundError:
+        return "the photo is missing"
+    except OSError as exc:
+        return f"the photo cannot be read ({exc.strerror})"
+    if stat.S_ISLNK(info.st_mode):
+        if mode == "move":
+            return "it is a symbolic link; move the file it points to instead"
+        try:
+            info = os.stat(source)
+        except OSError:
+            return "it is a broken symbolic link"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file"
+    if not os.access(source, os.R_OK):
+        return "the photo cannot be read (permission denied)"
+    if mode == "move" and not os.access(source.parent, os.W_OK | os.X_OK):
+        return "its folder is read-only, so it cannot be moved (copy it instead)"
+    return None
+
+
+def _is_plain_component(name: str) -> bool:
+    separators = {os.sep, os.altsep or os.sep, "/", "\\", "\0"}
+    return name not in ("", ".", "..") and not any(sep in name for sep in separators)
+
+
+def _assert_planned_inside(root_real: str, move: PlannedMove) -> None:
+    """Defence in depth: the planned folder must really be a child of the root."""
+    parent_real = os.path.realpath(move.destination.parent)
+    if (
+        parent_real != os.path.join(root_real, move.folder)
+        or not _is_plain_component(move.folder)
+        or not _is_plain_component(move.destination.name)
+    ):
+        raise ExportError(
+            f"Refusing to export {move.source}: {move.destination} would be outside "
+            f"{root_real}. Remove links inside the destination or choose another folder."
+        )

@@ -1,0 +1,96 @@
+"""What an export, a finished move or an undo did, for the CLI, the window and the logs.
+
+:class:`ExportResult` (``done``, ``skipped``, ``failed``, ``journal``,
+``cancelled``, plus ``placed``: one :class:`Placed` per photo with its final
+path and method, ``copy``/``move``/``copy+delete``/``hardlink``/``symlink``)
+and :class:`UndoResult`; both have ``to_json()``. :class:`ExportStopped` is the
+:class:`~photosort.core.errors.ExportError` raised when an export stops as a
+whole; it carries the partial result. These types depend on nothing else in
+the package, so any module (and any caller) can import them alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from photosort.core.errors import ExportError
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A photo that reached its destination, and how: ``copy``, ``move``,
+    ``copy+delete`` (a move across disks), ``hardlink`` or ``symlink``."""
+
+    source: Path
+    destination: Path
+    method: str
+
+
+@dataclass
+class ExportResult:
+    """What :func:`run_export` or :func:`resume_or_recover` did."""
+
+    done: int = 0
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    journal: Path | None = None
+    cancelled: bool = False
+    mode: str = "copy"
+    placed: list[Placed] = field(default_factory=list)
+
+    def methods(self) -> dict[str, int]:
+        """How many photos were placed by each method (e.g. hard vs symbolic links)."""
+        counts: dict[str, int] = {}
+        for placed in self.placed:
+            counts[placed.method] = counts.get(placed.method, 0) + 1
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serialisable summary for the CLI's ``--json`` and for logs."""
+        return {
+            "mode": self.mode,
+            "done": self.done,
+            "cancelled": self.cancelled,
+            "journal": None if self.journal is None else str(self.journal),
+            "methods": self.methods(),
+            "skipped": _pairs_to_json(self.skipped, "reason"),
+            "failed": _pairs_to_json(self.failed, "reason"),
+            "placed": [{"source": str(p.source), "destination": str(p.destination), "method": p.method} for p in self.placed],
+        }
+
+
+@dataclass
+class UndoResult:
+    """What :func:`undo_move` did; ``renamed`` lists (original place, where it went
+    instead) for photos whose original place was taken by another file."""
+
+    restored: int = 0
+    renamed: list[tuple[Path, Path]] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    cancelled: bool = False
+    journal: Path | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serialisable summary."""
+        return {
+            "restored": self.restored,
+            "cancelled": self.cancelled,
+            "journal": None if self.journal is None else str(self.journal),
+            "renamed": [{"original": str(a), "restored_to": str(b)} for a, b in self.renamed],
+            "failed": _pairs_to_json(self.failed, "reason"),
+        }
+
+
+class ExportStopped(ExportError):
+    """The export stopped as a whole (disk full, destination not writable, unsafe
+    folder); ``result`` says what was done before, all of which is kept."""
+
+    def __init__(self, message: str, result: ExportResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def _pairs_to_json(pairs: list[tuple[Path, str]], key: str) -> list[dict[str, str]]:
+    return [{"path": str(path), key: text} for path, text in pairs]

@@ -1,0 +1,303 @@
+"""An open library: the photos of one or more folders, their vectors in memory, and how they sort.
+
+:class:`Library` is the one object both faces ask about an open set of
+folders. It holds the photos (ids, paths, identities, vectors) so scoring new
+categories, a classifier's predictions, search and "label these next" need no
+database round trip, and it builds the export plan from exactly the sorting
+the user sees: labels beat predictions (:mod:`photosort.core.sorting`)
+everywhere — in ``photosort sort`` and ``export``, in the window's grid,
+counts and exports. It belongs to the engine's thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .cache import EmbeddingSet
+from .classifiers import TrainReport, unique_categories
+from .errors import ExportError, LabelsError, PhotosortError, UsageError
+from .export import ExportItem, ExportPlan, plan_export
+from .labels_csv import read_labels_csv
+from .scan import resolve_root
+from .sorting import DEFAULT_THRESHOLD, NO_LABEL, Decision, decide, least_sure
+from .zeroshot import Category, zero_shot_probabilities
+
+if TYPE_CHECKING:
+    from .classifier import Classifier
+    from .engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sorting:
+    """How to sort: by typed ``categories``, or by the ``classifier`` of that name."""
+
+    categories: tuple[Category, ...] = ()
+    classifier: str = ""
+
+    @classmethod
+    def by_categories(cls, categories: Iterable[Category]) -> Sorting:
+        return cls(categories=tuple(categories))
+
+    @classmethod
+    def by_classifier(cls, name: str) -> Sorting:
+        return cls(classifier=name)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Every photo's probabilities (N x C) for ``classes`` and its label (class index or NO_LABEL)."""
+
+    classes: list[str]
+    categories: tuple[Category, ...]
+    probabilities: np.ndarray
+    labels: np.ndarray
+    classifier: Classifier | None = None
+
+
+@dataclass(frozen=True)
+class SortResult:
+    """Every photo of the library with the group it goes to (its label's, its prediction's, or unsure)."""
+
+    classes: list[str]
+    photos: EmbeddingSet
+    decision: Decision
+
+    def category_of(self, i: int) -> str | None:
+        best = int(self.decision.best[i])
+        return self.classes[best] if best >= 0 else None
+
+    def counts(self) -> dict[str | None, int]:
+        counts: dict[str | None, int] = {c: 0 for c in self.classes}
+        counts[None] = 0
+        for i in range(len(self.photos)):
+            counts[self.category_of(i)] += 1
+        return counts
+
+    def to_json(self) -> dict:
+        return {
+            "classes": self.classes,
+            "photos": [
+                {"path": path, "category": self.category_of(i), "score": round(float(self.decision.score[i]), 4),
+                 "labelled": bool(self.decision.labelled[i])}
+                for i, path in enumerate(self.photos.paths)
+            ],
+            "counts": {("unsure" if k is None else k): v for k, v in self.counts().items()},
+        }
+
+
+class Library:
+    """The photos of some folders, as the engine's cache has them for its model."""
+
+    def __init__(self, engine: Engine, roots: Sequence[str] = ()) -> None:
+        self._engine = engine
+        self.roots: list[str] = []
+        self._ids: list[int] = []
+        self._paths: list[str] = []
+        self._keys: list[str] = []
+        self._row: dict[int, int] = {}
+        self._vectors = np.zeros((0, 0), np.float32)
+        self._zero_shot: tuple[tuple[Category, ...], np.ndarray] | None = None
+        for root in roots:
+            self.add_folder(root)
+
+    # ---- what is open -------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @property
+    def photos(self) -> EmbeddingSet:
+        return EmbeddingSet(np.asarray(self._ids, np.int64), list(self._paths), self._vectors[: len(self._ids)],
+                            list(self._keys))
+
+    @property
+    def ids(self) -> np.ndarray:
+        return np.asarray(self._ids, np.int64)
+
+    def add_folder(self, folder: str | os.PathLike[str]) -> str:
+        """Open one more folder (resolved; a folder already open is not added twice); returns its real path."""
+        root = resolve_root(folder)
+        if root not in self.roots:
+            self.roots.append(root)
+            self.upsert(self._engine.embeddings(root))
+        return root
+
+    def reload(self) -> None:
+        """Read every open folder again from the cache (after renames or removals on disk)."""
+        self._ids, self._paths, self._keys, self._row = [], [], [], {}
+        for root in self.roots:
+            self.upsert(self._engine.embeddings(root))
+
+    def add_indexed(self, ids: list[int]) -> EmbeddingSet:
+        """Photos just indexed (one committed batch): read them back and hold them; returns what was added."""
+        batch = self._engine.embeddings_for_ids(ids)
+        self.upsert(batch)
+        return batch
+
+    def upsert(self, photos: EmbeddingSet) -> None:
+        """Add photos, or replace the vector, path and identity of photos already held (a changed file)."""
+        if not len(photos):
+            return
+        if self._vectors.shape[1] != photos.vectors.shape[1]:
+            self._vectors = np.zeros((0, photos.vectors.shape[1]), np.float32)
+        self._reserve(len(self._ids) + len(photos))
+        for photo_id, path, key, vector in zip(photos.ids.tolist(), photos.paths, photos.keys, photos.vectors,
+                                               strict=True):
+            row = self._row.get(photo_id)
+            if row is None:
+                row = self._row[photo_id] = len(self._ids)
+                self._ids.append(photo_id)
+                self._paths.append(path)
+                self._keys.append(key)
+            else:
+                self._paths[row], self._keys[row] = path, key
+            self._vectors[row] = vector
+
+    def keys_for(self, photo_ids: Iterable[int]) -> dict[int, str]:
+        """Photo id -> identity, for photos held."""
+        return {pid: self._keys[self._row[pid]] for pid in photo_ids if pid in self._row}
+
+    def path_of(self, photo_id: int) -> str | None:
+        row = self._row.get(photo_id)
+        return self._paths[row] if row is not None else None
+
+    def failures(self) -> list[tuple[str, str]]:
+        """Photos of the open folders that could not be read, with the reason."""
+        return [f for root in self.roots for f in self._engine.failures(root)]
+
+    # ---- scoring and sorting ------------------------------------------------------------------
+    def scores(self, sorting: Sorting, photos: EmbeddingSet | None = None) -> Scores:
+        """Probabilities and labels of every photo held (or of ``photos``) for a sorting."""
+        photos = self.photos if photos is None else photos
+        if sorting.classifier:
+            head = self._engine.classifiers.current(sorting.classifier)
+            labels = self.labels(head.name, photos)
+            return Scores(list(head.classes), tuple(Category(c) for c in head.classes),
+                          head.probabilities(photos.vectors).astype(np.float32), labels, head)
+        categories = sorting.categories
+        return Scores([c.name for c in categories], categories, self._zero_shot_probabilities(categories, photos.vectors),
+                      np.full(len(photos), NO_LABEL, np.int64))
+
+    def labels(self, classifier: str, photos: EmbeddingSet | None = None) -> np.ndarray:
+        """Each photo's label under ``classifier`` as a class index (NO_LABEL when it has none)."""
+        photos = self.photos if photos is None else photos
+        c = self._engine.classifiers.stored(classifier)
+        index = {name: k for k, name in enumerate(c.classes)}
+        by_key = self._engine.classifiers.labels(c.name)
+        return np.fromiter((index.get(by_key.get(key, ""), NO_LABEL) for key in photos.keys), np.int64, len(photos))
+
+    def sort(self, sorting: Sorting, threshold: float = DEFAULT_THRESHOLD) -> SortResult:
+        """Every photo held, in the group the user sees: its label's, else its prediction's, else unsure."""
+        if not sorting.classifier and not sorting.categories:
+            raise UsageError("No categories given: type at least one, e.g. --categories \"beach, city\".")
+        if not 0.0 <= threshold <= 1.0:
+            raise UsageError(f"The threshold must be between 0 and 1 (got {threshold}).")
+        scores = self.scores(sorting)
+        return SortResult(scores.classes, self.photos, decide(scores.probabilities, threshold, scores.labels))
+
+    def least_sure(self, classifier: str, limit: int = 20) -> list[int]:
+        """"Label these next": ids of unlabelled photos the classifier is least sure about, least first."""
+        scores = self.scores(Sorting.by_classifier(classifier))
+        return [self._ids[i] for i in least_sure(scores.probabilities, scores.labels, limit)]
+
+    def _zero_shot_probabilities(self, categories: tuple[Category, ...], vectors: np.ndarray) -> np.ndarray:
+        if not categories or not len(vectors):
+            return np.zeros((len(vectors), len(categories)), np.float32)
+        if self._zero_shot is None or self._zero_shot[0] != categories:
+            self._zero_shot = (categories, self._engine.class_vectors(list(categories)))
+        probs = zero_shot_probabilities(vectors, self._zero_shot[1], self._engine.logit_scale())
+        return probs.astype(np.float32)
+
+    # ---- labelling ----------------------------------------------------------------------------
+    def set_labels(self, classifier: str, labels: dict[int, str | None]) -> None:
+        """Label photos held (photo id -> class name, None removes); labels follow the photo's content."""
+        keys = self.keys_for(labels)
+        self._engine.classifiers.set_labels(classifier, {keys[pid]: label for pid, label in labels.items()
+                                                         if pid in keys},
+                                            {keys[pid]: self._paths[self._row[pid]] for pid in keys})
+
+    def train_from_csv(self, classifier: str, csv_path: str | os.PathLike[str]) -> TrainReport:
+        """Label from a CSV of ``path,label`` rows (paths relative to the first folder) and train."""
+        if not self.roots:
+            raise UsageError("Open a folder first.")
+        rows = read_labels_csv(csv_path, self.roots[0])
+        by_path = {p: pid for pid, p in zip(self._ids, self._paths, strict=True)}
+        missing = [p for p, _ in rows if p not in by_path]
+        if len(missing) == len(rows):
+            raise LabelsError("None of the labelled photos are indexed in this folder; check the paths in the CSV "
+                              "(relative to the folder).")
+        classifiers = self._engine.classifiers
+        existing = classifiers.categories(classifier)
+        categories = unique_categories([*existing, *(label for _, label in rows)])
+        if [c.name for c in categories] != [c.name for c in existing]:
+            classifiers.create(classifier, categories)  # new classes: the classifier is reset; its labels stay
+        self.set_labels(classifier, {by_path[p]: label for p, label in rows if p in by_path})
+        return replace(classifiers.train(classifier), missing=missing)
+
+    # ---- search -------------------------------------------------------------------------------
+    def search_text(self, query: str, limit: int = 20) -> list[tuple[str, float]]:
+        if not query.strip():
+            raise UsageError("Empty search: type what you are looking for.")
+        if limit <= 0:
+            raise UsageError("--limit must be at least 1.")
+        vectors = self._vectors[: len(self._ids)]
+        return self._top(vectors @ self._engine.text_vectors([query.strip()])[0], limit)
+
+    def search_like(self, photo: str | os.PathLike[str], limit: int = 20) -> list[tuple[str, float]]:
+        if limit <= 0:
+            raise UsageError("--limit must be at least 1.")
+        target = self._find_photo(photo)
+        vectors = self._vectors[: len(self._ids)]
+        scores = vectors @ vectors[target]
+        scores[target] = -np.inf
+        return self._top(scores, limit)
+
+    def _top(self, scores: np.ndarray, limit: int) -> list[tuple[str, float]]:
+        limit = max(0, min(limit, len(scores)))
+        if limit == 0:
+            return []
+        top = np.argpartition(-scores, limit - 1)[:limit]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(self._paths[i], float(scores[i])) for i in top if np.isfinite(scores[i])]
+
+    def _find_photo(self, photo: str | os.PathLike[str]) -> int:
+        candidate = Path(photo).expanduser()
+        by_path = {p: i for i, p in enumerate(self._paths)}
+        options = [os.path.realpath(candidate)] + [os.path.realpath(Path(r) / candidate) for r in self.roots]
+        for option in options:
+            if option in by_path:
+                return by_path[option]
+        matches = [i for i, p in enumerate(self._paths) if os.path.basename(p) == candidate.name]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise UsageError(f"Several photos are named {candidate.name}; give the path relative to the folder.")
+        if not any(os.path.exists(o) for o in options):
+            raise PhotosortError(f"{photo} does not exist; give the path of a photo in the folder.")
+        raise PhotosortError(f"{photo} is not an indexed photo of {', '.join(self.roots)}.")
+
+    # ---- export -------------------------------------------------------------------------------
+    def plan_export(self, result: SortResult, destination: str | os.PathLike[str], *, mode: str = "copy",
+                    unsure: str = "folder") -> ExportPlan:
+        """What an export of this sorting would do; photos that could not be read are listed as skipped."""
+        if not len(result.photos):
+            raise ExportError("There are no indexed photos to export: open a folder of photos first.")
+        items = [ExportItem(Path(path), result.category_of(i), float(result.decision.score[i]))
+                 for i, path in enumerate(result.photos.paths)]
+        plan = plan_export(items, Path(destination).expanduser(), mode=mode, unsure=unsure)
+        plan.skipped.extend((Path(path), f"could not be read: {error}") for path, error in self.failures())
+        return plan
+
+    def _reserve(self, n: int) -> None:
+        if n > len(self._vectors):
+            grown = np.zeros((max(n, 2 * len(self._vectors), 256), self._vectors.shape[1]), np.float32)
+            grown[: len(self._ids)] = self._vectors[: len(self._ids)]
+            self._vectors = grown

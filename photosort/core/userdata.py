@@ -1,0 +1,183 @@
+"""The user's own data: classifiers, their labels, and saved category sets (``library.db``).
+
+This is as precious as the photos: photosort never clears, rebuilds or moves
+it aside. "Clear cache" and a damaged cache leave it alone; a damaged
+``library.db`` is refused with a message, never replaced. Labels are keyed by
+the photo's identity (its content fingerprint, see :mod:`photosort.core.cache`),
+so a label follows its photo when the photo is moved or renamed, and survives
+the cache being cleared and rebuilt; the path at labelling time is kept beside
+it so that a label whose photo is not indexed can still be named.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .database import Database
+
+log = logging.getLogger(__name__)
+
+APPLICATION_ID = 0x5053554C  # "PSUL"
+
+_SCHEMA_V1 = """
+CREATE TABLE classifiers (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    model_key TEXT NOT NULL,
+    classes TEXT NOT NULL,
+    weights BLOB,
+    metrics TEXT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE labels (
+    classifier_id INTEGER NOT NULL REFERENCES classifiers(id) ON DELETE CASCADE,
+    photo TEXT NOT NULL,
+    label TEXT NOT NULL,
+    path TEXT,
+    labelled REAL NOT NULL,
+    PRIMARY KEY (classifier_id, photo)
+);
+CREATE TABLE category_sets (name TEXT PRIMARY KEY, text TEXT NOT NULL, updated REAL NOT NULL);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+CURRENT_CATEGORIES = ""  # the category set the window shows (typed text, kept as the user types)
+
+
+@dataclass(frozen=True)
+class StoredClassifier:
+    """One classifier as stored: its classes, weights (None until first saved with any) and training metrics."""
+
+    id: int
+    name: str
+    model_key: str
+    classes: tuple[str, ...]
+    weights: bytes | None
+    metrics: dict = field(default_factory=dict)
+
+    @property
+    def accuracy(self) -> float | None:
+        value = self.metrics.get("cv_accuracy")
+        return value if isinstance(value, float) else None
+
+    @property
+    def trained_on(self) -> int:
+        """How many labels its last training used (to notice labels changed since)."""
+        return int(self.metrics.get("labels", 0) or 0)
+
+
+@dataclass(frozen=True)
+class Label:
+    photo: str  # the photo's identity
+    label: str
+    path: str | None  # where the photo was when it was labelled
+
+
+class UserStore(Database):
+    """One thread's connection to ``library.db``."""
+
+    APPLICATION_ID = APPLICATION_ID
+    MIGRATIONS = (_SCHEMA_V1,)
+    KIND = "library"
+
+    # ---- classifiers ----------------------------------------------------------------------------
+    def classifier(self, name: str) -> StoredClassifier | None:
+        """The classifier of this name, in any case."""
+        row = self.query_one("SELECT id, name, model_key, classes, weights, metrics FROM classifiers WHERE name=?",
+                             (name,))
+        if row is None:
+            return None
+        return StoredClassifier(int(row[0]), row[1], row[2], tuple(json.loads(row[3])), row[4],
+                                json.loads(row[5] or "{}"))
+
+    def classifier_names(self) -> list[str]:
+        return [r[0] for r in self.query("SELECT name FROM classifiers ORDER BY name COLLATE NOCASE")]
+
+    def save_classifier(self, name: str, model_key: str, classes: list[str], weights: bytes | None,
+                        metrics: dict) -> int:
+        """Insert or update (by name, any case) a classifier; its labels are kept."""
+        now = time.time()
+        values = (name, model_key, json.dumps(list(classes)), weights, json.dumps(metrics))
+        with self.transaction() as conn:
+            row = conn.execute("SELECT id FROM classifiers WHERE name=?", (name,)).fetchone()
+            if row:
+                conn.execute("UPDATE classifiers SET name=?, model_key=?, classes=?, weights=?, metrics=?, updated=? "
+                             "WHERE id=?", (*values, now, row[0]))
+                return int(row[0])
+            cur = conn.execute("INSERT INTO classifiers(name, model_key, classes, weights, metrics, created, updated) "
+                               "VALUES (?,?,?,?,?,?,?)", (*values, now, now))
+            return int(cur.lastrowid)
+
+    def rename_classifier(self, old: str, new: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE classifiers SET name=?, updated=? WHERE name=?", (new, time.time(), old))
+
+    def delete_classifier(self, name: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM classifiers WHERE name=?", (name,))
+
+    # ---- labels -----------------------------------------------------------------------------------
+    def labels(self, classifier_id: int) -> dict[str, str]:
+        """Photo identity -> label."""
+        return dict(self.query("SELECT photo, label FROM labels WHERE classifier_id=?", (classifier_id,)))
+
+    def label_records(self, classifier_id: int) -> list[Label]:
+        rows = self.query("SELECT photo, label, path FROM labels WHERE classifier_id=? ORDER BY path", (classifier_id,))
+        return [Label(*row) for row in rows]
+
+    def set_labels(self, classifier_id: int, labels: dict[str, str | None], paths: dict[str, str] | None = None) -> None:
+        """Set (or, with None, remove) the label of each photo identity, in one transaction."""
+        now, paths = time.time(), paths or {}
+        with self.transaction() as conn:
+            for photo, label in labels.items():
+                if label is None:
+                    conn.execute("DELETE FROM labels WHERE classifier_id=? AND photo=?", (classifier_id, photo))
+                else:
+                    conn.execute("INSERT OR REPLACE INTO labels(classifier_id, photo, label, path, labelled) "
+                                 "VALUES (?, ?, ?, ?, ?)", (classifier_id, photo, label, paths.get(photo), now))
+
+    # ---- category sets ------------------------------------------------------------------------------
+    def category_set(self, name: str = CURRENT_CATEGORIES) -> str | None:
+        row = self.query_one("SELECT text FROM category_sets WHERE name=?", (name,))
+        return row[0] if row else None
+
+    def save_category_set(self, text: str, name: str = CURRENT_CATEGORIES) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO category_sets(name, text, updated) VALUES (?, ?, ?)",
+                         (name, text, time.time()))
+
+    def category_set_names(self) -> list[str]:
+        return [r[0] for r in self.query("SELECT name FROM category_sets WHERE name != '' ORDER BY name")]
+
+    # ---- bookkeeping --------------------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        row = self.query_one("SELECT value FROM meta WHERE key=?", (key,))
+        return row[0] if row else None
+
+    def import_classifiers(self, classifiers: Iterable[tuple[StoredClassifier, list[Label]]], marker: str) -> int:
+        """Add classifiers with their labels in one transaction, once per ``marker`` (an import from elsewhere)."""
+        count = 0
+        with self.transaction() as conn:
+            if conn.execute("SELECT 1 FROM meta WHERE key=?", (marker,)).fetchone():
+                return 0
+            now = time.time()
+            for stored, labels in classifiers:
+                if conn.execute("SELECT 1 FROM classifiers WHERE name=?", (stored.name,)).fetchone():
+                    log.warning("not importing the classifier %s: the library has one of that name", stored.name)
+                    continue
+                cur = conn.execute(
+                    "INSERT INTO classifiers(name, model_key, classes, weights, metrics, created, updated) "
+                    "VALUES (?,?,?,?,?,?,?)",
+                    (stored.name, stored.model_key, json.dumps(list(stored.classes)), stored.weights,
+                     json.dumps(stored.metrics), now, now))
+                conn.executemany("INSERT OR REPLACE INTO labels(classifier_id, photo, label, path, labelled) "
+                                 "VALUES (?, ?, ?, ?, ?)",
+                                 [(cur.lastrowid, lab.photo, lab.label, lab.path, now) for lab in labels])
+                count += 1
+            conn.execute("INSERT INTO meta(key, value) VALUES (?, ?)", (marker, str(now)))
+        return count
