@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib.abc
 import os
 import shutil
-import tempfile
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,7 +29,7 @@ class BlockQt(importlib.abc.MetaPathFinder):
 if os.environ.get("PHOTOSORT_TEST_BLOCK_QT") == "1":
     if loaded := sorted(m for m in sys.modules if m.partition(".")[0] in QT_MODULES):
         raise pytest.UsageError(f"PHOTOSORT_TEST_BLOCK_QT=1 but {', '.join(loaded[:3])} is already imported; "
-                                "run with -p no:pytestqt --ignore=tests/gui -m 'not gui'")
+                                "run with -p no:pytest-qt --ignore=tests/gui -m 'not gui'")
     sys.meta_path.insert(0, BlockQt())
 
 GUI_TESTS = Path(__file__).resolve().parent / "gui"

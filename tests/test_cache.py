@@ -1,4 +1,4 @@
-"""The cache: WAL, schema versioning, damage handling, vectors kept apart by model."""
+"""The cache: derived data only; WAL, schema versioning and migration, damage handling, vectors kept apart by model."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from photosort.core.cache import SCHEMA_VERSION, Cache, NewPhoto
+from photosort.core.cache import _SCHEMA_V1, APPLICATION_ID, SCHEMA_VERSION, Cache, NewPhoto
 from photosort.core.errors import StoreError
 
 
@@ -121,3 +121,99 @@ def test_two_connections_write_concurrently_without_locking_errors(tmp_path: Pat
     assert not errors
     with Cache(tmp_path / "c.db") as cache:
         assert sum(len(cache.photos_under(f"/w{n}")) for n in range(3)) == 90
+
+
+def tables(path: Path) -> set[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    finally:
+        conn.close()
+
+
+def test_the_cache_holds_derived_data_only(tmp_path: Path) -> None:
+    Cache(tmp_path / "c.db").close()
+    assert not {"heads", "labels", "classifiers"} & tables(tmp_path / "c.db")
+
+
+def test_a_version_1_cache_is_migrated_keeping_every_vector_and_dropping_the_user_tables(tmp_path: Path) -> None:
+    """photosort 0.1 wrote schema 1 with no application id; its heads and labels are copied out before this."""
+    path = tmp_path / "c.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(_SCHEMA_V1)
+    conn.execute("PRAGMA user_version=1")
+    photo = new_photo("/r/a.jpg", 3)
+    conn.execute("INSERT INTO models(id, key, dim) VALUES (1, 'm', 8)")
+    conn.execute("INSERT INTO photos(id, path, size, mtime_ns, fingerprint, width, height, added) "
+                 "VALUES (7, ?, 10, 20, 'fp', 4, 3, 0)", (photo.path,))
+    conn.execute("INSERT INTO embeddings VALUES (1, 7, ?)", (photo.vector.astype(np.float16).tobytes(),))
+    conn.execute("INSERT INTO heads(id, name, model_key, classes, created, updated) VALUES (1, 'h', 'm', '[\"a\"]', 0, 0)")
+    conn.execute("INSERT INTO labels VALUES (1, 7, 'a')")
+    conn.commit()
+    conn.close()
+    with Cache(path) as cache:
+        assert not cache.notices and not cache.read_only
+        assert cache._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert cache._conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+        loaded = cache.load_embeddings("/r", cache.model_id("m", 8), 8)
+        assert list(loaded.ids) == [7] and loaded.keys == ["fp"]
+        np.testing.assert_allclose(loaded.vectors[0], photo.vector, atol=1e-3)
+    assert not {"heads", "labels"} & tables(path)
+
+
+def test_another_programs_database_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "cache.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE recipes (name TEXT)")
+    conn.execute("INSERT INTO recipes VALUES ('soup')")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="not photosort's cache") as error:
+        Cache(path)
+    assert "\n" not in str(error.value)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["cache.db"]
+
+
+def test_the_library_file_is_not_taken_for_a_cache(tmp_path: Path) -> None:
+    from photosort.core.userdata import UserStore
+
+    UserStore(tmp_path / "library.db").close()
+    before = (tmp_path / "library.db").read_bytes()
+    with pytest.raises(StoreError, match="not photosort's cache"):
+        Cache(tmp_path / "library.db")
+    assert (tmp_path / "library.db").read_bytes() == before
+
+
+def test_a_folder_where_the_cache_should_be_is_refused_with_a_message(tmp_path: Path) -> None:
+    (tmp_path / "c.db").mkdir()
+    with pytest.raises(StoreError, match="is a folder"):
+        Cache(tmp_path / "c.db")
+
+
+def test_photos_with_the_same_content_share_one_identity(tmp_path: Path) -> None:
+    """Identity is the content fingerprint: a copy beside the original is a photo of its own, same identity."""
+    for name in ("a.jpg", "copy of a.jpg"):
+        (tmp_path / name).write_bytes(b"same bytes")
+    with Cache(tmp_path / "c.db") as cache:
+        m = cache.model_id("m", 8)
+        original = new_photo(str(tmp_path / "a.jpg"), 1)
+        copy = NewPhoto(str(tmp_path / "copy of a.jpg"), original.size, original.mtime_ns, original.fingerprint, 4, 3,
+                        b"j", original.vector)
+        ids = cache.write_indexed(m, [original, copy], [])
+        assert len(set(ids)) == 2
+        keys = cache.keys_for_ids(ids)
+        assert keys[ids[0]] == keys[ids[1]] == original.fingerprint
+        assert list(cache.vectors_for_keys(m, [original.fingerprint], 8)) == [original.fingerprint]
+
+
+def test_a_photo_whose_old_path_is_gone_was_moved_and_keeps_its_id(tmp_path: Path) -> None:
+    with Cache(tmp_path / "c.db") as cache:
+        m = cache.model_id("m", 8)
+        before = new_photo(str(tmp_path / "gone.jpg"), 1)
+        [photo_id] = cache.write_indexed(m, [before], [])
+        (tmp_path / "here.jpg").write_bytes(b"x")
+        moved = NewPhoto(str(tmp_path / "here.jpg"), before.size, before.mtime_ns, before.fingerprint, 4, 3, b"j",
+                         before.vector)
+        assert cache.write_indexed(m, [moved], []) == [photo_id]
+        assert cache.paths_for_ids([photo_id]) == {photo_id: moved.path}

@@ -226,7 +226,7 @@ def test_least_sure_skips_labelled_photos_and_puts_ambiguous_ones_first(engine: 
 
 
 # ---- storage ----------------------------------------------------------------------------------
-def test_heads_and_labels_survive_a_restart(settings, library, engine: Engine) -> None:
+def test_classifiers_and_labels_survive_a_restart(settings, library, engine: Engine) -> None:
     root, by_kind = library
     engine.classifiers.create("Kinds", KINDS)
     label_first(engine, root, "Kinds", by_kind, 3)
@@ -302,22 +302,15 @@ def test_a_stored_head_of_another_model_is_refused_then_trained_again_here(engin
     store_for_another_model(engine, head)
     with pytest.raises(ClassifierError, match="made for another model"):
         engine.classifiers.load("Kinds")
+    with pytest.raises(ClassifierError, match="made for another model"):  # training it here is the user's choice
+        opened(engine, root).sort(Sorting.by_classifier("Kinds"))
     assert engine.classifiers.summaries()[0].for_this_model is False
+    assert engine.classifiers.stored("Kinds").model_key != engine.model_key
     engine.classifiers.train("Kinds")
     retrained = engine.classifiers.load("Kinds")
     assert retrained.model_key == engine.model_key and retrained.prompts[2] == "a dark photo"
     assert engine.classifiers.summaries()[0].for_this_model is True
     assert accuracy(engine, root, "Kinds", exclude=labelled) >= 0.95
-
-
-def test_sorting_by_another_models_head_trains_it_for_this_model_first(engine: Engine, library) -> None:
-    root, by_kind = library
-    head = engine.classifiers.create("Kinds", KINDS)
-    labelled = label_first(engine, root, "Kinds", by_kind, 3)
-    engine.classifiers.train("Kinds")
-    store_for_another_model(engine, head)
-    assert accuracy(engine, root, "Kinds", exclude=labelled) >= 0.95  # no refusal: it is trained here, once
-    assert engine.classifiers.stored("Kinds").model_key == engine.model_key
 
 
 # ---- files ------------------------------------------------------------------------------------
@@ -425,6 +418,7 @@ def test_a_file_over_the_size_limit_is_refused_before_parsing(monkeypatch: pytes
 
 
 # ---- many labels -------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_training_on_500_labels_converges_with_a_cross_validated_accuracy() -> None:
     """500 labels of ViT-B/32 size vectors: the many-labels path (3 folds, short penalty list) learns the classes.
 

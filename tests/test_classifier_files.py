@@ -2,12 +2,14 @@
 
 Property tests (hypothesis, derandomised so every run checks the same cases): random bytes,
 damaged real files, and well-formed containers with hostile metadata never crash the
-reader with anything else, and whatever it accepts is safe to use.
+reader with anything else, and whatever it accepts is safe to use. Whatever the path,
+reading the file gives its bytes or a BadFileError, and never waits on a FIFO or a device.
 """
 
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -15,8 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.numpy import save
 
-from photosort.core.errors import ClassifierError
 from photosort.core.classifier import Classifier, fit_classifier, untrained_classifier
+from photosort.core.classifiers import read_classifier_file
+from photosort.core.errors import BadFileError, ClassifierError
 
 PROPERTY = settings(derandomize=True, max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -26,7 +29,7 @@ def sample_head() -> Classifier:
     prior = rng.normal(size=(3, 16)).astype(np.float32)
     prior /= np.linalg.norm(prior, axis=1, keepdims=True)
     base = untrained_classifier("Trips", ["beach", "city", "hiking"], "tiny|exact", 16, prior, 50.0,
-                          [None, "a photo of a city street", None])
+                                [None, "a photo of a city street", None])
     vectors = rng.normal(size=(12, 16)).astype(np.float32)
     return fit_classifier(base, vectors / np.linalg.norm(vectors, axis=1, keepdims=True), np.arange(12) % 3)
 
@@ -134,3 +137,20 @@ def test_a_head_trained_on_identical_photos_can_be_saved_and_read() -> None:
     base = untrained_classifier("Dupes", ["a", "b"], "tiny|exact", 16)
     head = fit_classifier(base, np.repeat(vector, 6, axis=0), np.array([0, 1] * 3))
     assert read_or_refuse(head.to_bytes()) is not None
+
+
+def test_reading_a_file_gives_its_bytes(tmp_path) -> None:
+    path = tmp_path / "trips.head"
+    path.write_bytes(GOOD)
+    assert read_classifier_file(path) == GOOD
+
+
+def test_a_fifo_or_a_device_is_refused_without_waiting_for_it(tmp_path) -> None:
+    """A FIFO nobody writes to would block a plain open() forever; /dev/zero never ends."""
+    fifo = tmp_path / "trips.head"
+    os.mkfifo(fifo)
+    for path in (fifo, "/dev/zero", tmp_path):
+        with pytest.raises(BadFileError, match="not a regular file"):
+            read_classifier_file(path)
+    with pytest.raises(BadFileError, match="not found"):
+        read_classifier_file(tmp_path / "missing.head")

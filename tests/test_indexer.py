@@ -13,6 +13,7 @@ from PIL import Image
 
 from photosort.core.engine import Engine
 from photosort.core.indexer import PipelineOptions
+from photosort.core.progress import CancelToken
 
 
 def test_first_run_indexes_everything_and_second_run_nothing(engine: Engine, make_photos) -> None:
@@ -20,9 +21,13 @@ def test_first_run_indexes_everything_and_second_run_nothing(engine: Engine, mak
     first = engine.index(root)
     assert (first.indexed, first.unchanged, first.failed) == (10, 0, [])
     assert first.to_json()["indexed"] == 10
-    second = Engine(engine.settings).index(root)
-    assert (second.indexed, second.unchanged) == (0, 10)
-    assert second.device == ""  # nothing to embed: the model was not even loaded
+    again = Engine(engine.settings)
+    try:
+        second = again.index(root)
+        assert (second.indexed, second.unchanged) == (0, 10)
+        assert second.device == ""  # nothing to embed: the model was not even loaded
+    finally:
+        again.close()
 
 
 def test_changed_photo_is_reembedded_and_vanished_one_dropped(engine: Engine, make_photos) -> None:
@@ -42,14 +47,19 @@ def test_renamed_photo_keeps_its_vector_and_labels(engine: Engine, make_photos) 
     engine.index(root)
     old = root / "beach" / "beach_000.jpg"
     photo_id = engine.cache.photo_id_for_path(os.path.realpath(old))
-    engine.create_head("trips", ["beach", "forest"], use_prior=False)
-    engine.set_labels("trips", {photo_id: "beach"})
+    engine.classifiers.create("trips", ["beach", "forest"], use_prior=False)
+    engine.open_library([root]).set_labels("trips", {photo_id: "beach"})
+    labels = engine.classifiers.labels("trips")
     new = root / "renamed.jpg"
     old.rename(new)
     report = engine.index(root)
     assert (report.renamed, report.indexed, report.removed) == (1, 0, 0)
     assert engine.cache.photo_id_for_path(os.path.realpath(new)) == photo_id
-    assert engine.head_labels("trips") == {photo_id: "beach"}
+    assert engine.classifiers.labels("trips") == labels
+    library = engine.open_library([root])
+    row = library.photos.index_of()[photo_id]
+    assert library.photos.paths[row] == os.path.realpath(new)
+    assert library.labels("trips")[row] == 0  # still 'beach', at its new name
 
 
 def test_unreadable_photos_are_reported_remembered_and_not_retried(engine: Engine, make_photos) -> None:
@@ -88,13 +98,31 @@ def test_cancel_keeps_finished_batches_and_next_run_completes(settings, make_pho
     root = make_photos(4)  # 20 photos, batches of 4
     engine = Engine(settings, PipelineOptions(batch_size=4, decode_threads=2))
     batches: list[list[int]] = []
-    report = engine.index(root, cancel=lambda: len(batches) >= 2, on_batch=batches.append)
+    cancel = CancelToken()
+
+    def on_batch(ids: list[int]) -> None:
+        batches.append(ids)
+        if len(batches) == 2:
+            cancel.cancel()  # as the Cancel button does, from any thread
+
+    report = engine.index(root, cancel=cancel, on_batch=on_batch)
     assert report.cancelled and report.indexed == 8
     assert len(engine.embeddings(root)) == 8
+    assert cancel.cancelled
     rest = engine.index(root)
     assert (rest.indexed, rest.unchanged) == (12, 8)
     assert len(set(engine.embeddings(root).paths)) == 20
     engine.close()
+
+
+def test_a_run_cancelled_before_it_starts_writes_nothing(engine: Engine, make_photos) -> None:
+    root = make_photos(2)
+    cancel = CancelToken()
+    cancel.cancel()
+    report = engine.index(root, cancel=cancel)
+    assert report.cancelled and report.indexed == 0
+    assert len(engine.embeddings(root)) == 0
+    assert engine.index(root).indexed == 10
 
 
 def test_progress_reports_are_throttled_and_end_complete(engine: Engine, make_photos) -> None:

@@ -17,6 +17,7 @@ from photo_factory import draw_photo
 
 from photosort.core.cache import Cache
 from photosort.core.scan import is_photo_name
+from photosort.core.userdata import UserStore
 
 
 def photosort_cmd(*args: str) -> list[str]:
@@ -48,8 +49,8 @@ def embedded_count(db: Path) -> int:
 def test_sigkill_mid_index_keeps_finished_batches_and_resumes(tmp_path: Path, tiny_model: Path, kill_after: int) -> None:
     root = make_library(tmp_path / "lib", 80, size=(640, 480))
     cache_dir = tmp_path / "cache"
-    db = cache_dir / "photosort.db"
-    args = ["--model", str(tiny_model), "--cache-dir", str(cache_dir), "--json"]
+    db = cache_dir / "cache.db"
+    args = ["--model", str(tiny_model), "--data-dir", str(cache_dir), "--json"]
     proc = subprocess.Popen(photosort_cmd("index", str(root), *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def reached() -> bool:
@@ -76,11 +77,14 @@ def test_sigkill_mid_index_keeps_finished_batches_and_resumes(tmp_path: Path, ti
         rows = cache._conn.execute("SELECT count(*), count(DISTINCT path) FROM photos").fetchone()
         assert rows == (80, 80)
         assert embedded_count(db) == 80
+    with UserStore(cache_dir / "library.db") as user:
+        assert user.integrity_ok() and not user.notices
 
 
 @pytest.mark.slow
 def test_two_cli_runs_on_one_cache_at_once(tmp_path: Path, tiny_model: Path) -> None:
     root = make_library(tmp_path / "lib", 60, size=(320, 240))
+    # --cache-dir is the old name of --data-dir: it still works
     args = ["--model", str(tiny_model), "--cache-dir", str(tmp_path / "cache"), "--json"]
     procs = [subprocess.Popen(photosort_cmd("index", str(root), *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(2)]
@@ -90,9 +94,11 @@ def test_two_cli_runs_on_one_cache_at_once(tmp_path: Path, tiny_model: Path) -> 
         assert "locked" not in err
     docs = [json.loads(out) for out, _ in outputs]
     assert all(d["indexed"] + d["unchanged"] == 60 for d in docs)
-    with Cache(tmp_path / "cache" / "photosort.db") as cache:
+    with Cache(tmp_path / "cache" / "cache.db") as cache:
         assert cache.integrity_ok()
         assert cache._conn.execute("SELECT count(*) FROM photos").fetchone()[0] == 60
+    with UserStore(tmp_path / "cache" / "library.db") as user:  # both runs created it at once: still one, sound
+        assert user.integrity_ok() and user._conn.execute("PRAGMA user_version").fetchone()[0] == user.schema_version
 
 
 @pytest.mark.slow
@@ -100,7 +106,7 @@ def test_pillow_corpus_every_file_indexed_or_reported(tmp_path: Path, tiny_model
     corpus = shared_dir / "corpora" / "pillow-test-images"
     if not corpus.is_dir():
         pytest.skip("no Pillow corpus in ../shared")
-    args = ["--model", str(tiny_model), "--cache-dir", str(tmp_path / "cache"), "--json"]
+    args = ["--model", str(tiny_model), "--data-dir", str(tmp_path / "cache"), "--json"]
     result = subprocess.run(photosort_cmd("index", str(corpus), *args), capture_output=True, text=True,
                             timeout=1800)  # a hang guard, not a budget: how fast is for photosort bench
     assert result.returncode == 0, result.stderr[-2000:]

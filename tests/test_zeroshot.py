@@ -1,10 +1,11 @@
-"""Typed categories: parsing, prompt ensembling and the unsure threshold."""
+"""Typed categories: parsing, prompt ensembling and CLIP's probabilities (the unsure threshold: test_sorting)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from photosort.core.zeroshot import TEMPLATES, Category, assign, category_vectors, parse_categories, zero_shot_probabilities
+from photosort.core.sorting import UNSURE, decide
+from photosort.core.zeroshot import TEMPLATES, Category, category_vectors, parse_categories, zero_shot_probabilities
 
 
 def test_parse_comma_list_and_custom_prompts() -> None:
@@ -38,7 +39,7 @@ def test_low_confidence_photos_are_unsure() -> None:
     photos /= np.linalg.norm(photos, axis=1, keepdims=True)
     probs = zero_shot_probabilities(photos, classes, logit_scale=100.0)
     assert np.allclose(probs.sum(axis=1), 1.0)
-    result = assign(probs, threshold=0.6)
+    result = decide(probs, threshold=0.6)
     assert result.best[0] == 0 and result.score[0] > 0.99
-    assert result.best[1] == -1  # torn between two categories: unsure, not forced
-    assert assign(probs, threshold=0.0).best[1] in (0, 1)
+    assert result.best[1] == UNSURE  # torn between two categories: unsure, not forced
+    assert decide(probs, threshold=0.0).best[1] in (0, 1)

@@ -28,7 +28,7 @@ The cross-validation that picks the penalty also gives the accuracy shown to the
 All folds and penalties train at once, as one batch of small MLPs, on one CPU thread:
 on a busy two-core machine extra threads mostly wait for each other.
 
-Measured (tests/test_heads_accuracy.py's CLIP-like problem, 10 classes, mean held-out accuracy
+Measured (tests/test_classifier_accuracy.py's CLIP-like problem, 10 classes, mean held-out accuracy
 with 0/1/3/10 labels per class over 5 draws; the linear probe this replaced in brackets):
 no prior .10/.36/.86/1.0 (.10/.25/.76/1.0), random prior .07/.36/.85/1.0 (.07/.23/.76/1.0),
 weak prior .61/.72/.94/1.0 (.61/.70/.91/1.0), good prior .90/.94/.98/1.0 (.90/.92/.98/1.0).
@@ -324,7 +324,7 @@ def select_penalty(base: Classifier, vectors: np.ndarray, targets: np.ndarray) -
     reported only when every labelled class has at least two labels. It is that of the
     chosen penalty, so the choice could flatter it; measured against unlabelled photos it
     errs low instead (each fold learns from 4/5 of the labels), by up to 3 points high at
-    worst (tests/test_heads_accuracy.py checks this).
+    worst (tests/test_classifier_accuracy.py checks this).
     """
     counts = np.bincount(targets, minlength=len(base.classes))
     present = counts[counts > 0]

@@ -119,14 +119,14 @@ class Classifiers:
         return Classifier.from_bytes(c.weights, expected_model_key=key, expected_dim=dim).renamed(c.name)
 
     def current(self, name: str) -> Classifier:
-        """The classifier, trained first if its labels changed since its last training or it is another model's.
+        """The classifier, trained first if its labels changed since its last training (the app was killed first).
 
-        (The app may have been killed before a retraining; a classifier copied from
-        another model's library has that model's weights.)
+        One made for another model is refused (load says so): training it again for this
+        model is the user's choice (the window asks; ``photosort train`` does it).
         """
         c = self.stored(name)
         labels = self._store.labels(c.id)
-        if c.model_key != self._engine.model_key or c.weights is None or (labels and c.trained_on != len(labels)):
+        if c.model_key == self._engine.model_key and (c.weights is None or (labels and c.trained_on != len(labels))):
             self.train(c.name)
         return self.load(c.name)
 
@@ -293,9 +293,15 @@ def read_classifier_file(path: str | os.PathLike[str]) -> bytes:
         raise BadFileError(f"Classifier file not found: {source}.") from None
     except OSError as exc:
         raise os_error(exc, "read the classifier file", source) from None
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError as exc:
+        os.close(fd)
+        raise os_error(exc, "read the classifier file", source) from None
+    if not regular:  # checked before fdopen, which refuses a folder with an OSError (and keeps the fd open)
+        os.close(fd)
+        raise BadFileError(f"{source} is not a classifier file (not a regular file).")
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise BadFileError(f"{source} is not a classifier file (not a regular file).")
         try:
             data = handle.read(MAX_FILE_BYTES + 1)
         except OSError as exc:

@@ -20,6 +20,7 @@ The data folder (platformdirs' per-user app-data folder unless
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -118,7 +119,7 @@ def read_saved_choices(folder: Path) -> dict[str, str]:
         return {}
     if not isinstance(document, dict):
         return {}
-    if int(document.get("version", 0) or 0) > SETTINGS_VERSION:
+    if _version(document) > SETTINGS_VERSION:
         log.info("%s was written by a newer photosort; reading the settings this one knows", path)
     out = {k: document[k].strip() for k in SAVED_KEYS if isinstance(document.get(k), str) and document[k].strip()}
     if out.get("device", "auto").lower() not in DEVICES:
@@ -126,6 +127,14 @@ def read_saved_choices(folder: Path) -> dict[str, str]:
     if out.get("precision", "auto").lower() not in MODES:
         out.pop("precision")
     return out
+
+
+def _version(document: dict) -> int:
+    """The settings file's version; 0 when it has none or it is not a number (a broken file, not a newer one)."""
+    try:
+        return int(document.get("version", 0) or 0)
+    except (TypeError, ValueError, OverflowError):
+        return 0
 
 
 def save_choices(folder: Path, model: str, device: str, precision: str) -> Path:
@@ -137,9 +146,10 @@ def save_choices(folder: Path, model: str, device: str, precision: str) -> Path:
         current = {}
     if not isinstance(current, dict):
         current = {}
-    if int(current.get("version", 0) or 0) > SETTINGS_VERSION:
+    if _version(current) > SETTINGS_VERSION:
         raise StoreError(f"{path} was written by a newer photosort; update photosort to change its settings.")
     current.update({"version": SETTINGS_VERSION, "model": model, "device": device, "precision": precision})
+    tmp = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".settings.", suffix=".tmp")
@@ -148,5 +158,8 @@ def save_choices(folder: Path, model: str, device: str, precision: str) -> Path:
             handle.write("\n")
         os.replace(tmp, path)
     except OSError as exc:
+        if tmp is not None:  # a full disk or a folder in the way: leave no half-written file behind
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         raise os_error(exc, "save the settings", path) from None
     return path

@@ -72,12 +72,11 @@ def check_cancel(cancel: CancelToken | None) -> None:
 class Reporter:
     """Throttles progress reports for one phase and computes the rate and ETA."""
 
-    def __init__(self, phase: str, total: int, callback: ProgressFn | None,
-                 interval_s: float = PROGRESS_INTERVAL_S) -> None:
+    def __init__(self, phase: str, total: int, callback: ProgressFn | None, interval_s: float | None = None) -> None:
         self.phase = phase
         self.total = total
         self._callback = callback
-        self._interval = interval_s
+        self._interval = PROGRESS_INTERVAL_S if interval_s is None else interval_s
         self._start = time.monotonic()
         self._last = float("-inf")
         self._rate_base = 0  # items done before timing began (e.g. the first, warm-up batch)

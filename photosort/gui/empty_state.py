@@ -8,8 +8,8 @@ from PySide6.QtCore import QEvent, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
-from .category_panel import secondary
 from .resources import tinted_svg_pixmap
+from .side_panel import secondary
 
 ILLUSTRATION = "drop-photos.svg"
 ILLUSTRATION_SIZE = 96

@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 from ..core.classifiers import ClassifierSummary
 from ..core.export import ExportPlan, ExportResult, UndoResult
 from ..core.progress import Progress
-from .head_panel import TYPED_CATEGORIES
+from .classifier_panel import TYPED_CATEGORIES
 from .worker import ExportOutcome, ExportPreview, ExportRequest, UndoOutcome, WorkerClient
 
 log = logging.getLogger(__name__)

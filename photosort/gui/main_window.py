@@ -59,11 +59,10 @@ from ..core.export import JournalInfo
 from ..core.indexer import PipelineOptions
 from ..core.progress import Progress
 from ..core.scan import is_photo_name
-from .category_panel import CategoryPanel
+from .classifier_panel import KEYED_CLASSES, NewClassifierDialog
 from .empty_state import EmptyState
 from .export_dialog import ExportDialog, describe_result, describe_undo
 from .grid_view import DEFAULT_TILE, TILE_SIZES, PhotoGridView
-from .head_panel import KEYED_CLASSES, NewClassifierDialog
 from .journals_dialog import JournalsDialog
 from .labelling import Labeller
 from .message_bar import MessageBar
@@ -73,6 +72,7 @@ from .preview import PreviewDialog
 from .problems import ProblemsDialog, ProblemsModel
 from .resources import app_icon
 from .settings_dialog import SettingsDialog
+from .side_panel import SidePanel
 from .thumbnail_cache import ThumbnailCache
 from .worker import (
     ExportOutcome,
@@ -188,7 +188,7 @@ class MainWindow(QMainWindow):
 
     # ---- building ----------------------------------------------------------------------
     def _build_central(self) -> None:
-        self.panel = CategoryPanel()
+        self.panel = SidePanel()
         self.panel.setMinimumWidth(220)
         self.panel.categoriesChanged.connect(self._on_categories_typed)
         self.panel.thresholdChanged.connect(self._on_threshold)
@@ -514,9 +514,11 @@ class MainWindow(QMainWindow):
         if not self._current(batch.generation):
             return
         if batch.replace:
-            self.model.replace_photos(batch.ids, batch.paths, batch.categories, batch.probabilities)
+            self.model.replace_photos(batch.ids, batch.paths, batch.categories, batch.probabilities, batch.labels)
         else:
-            self.model.add_photos(batch.ids, batch.paths, batch.categories, batch.probabilities)
+            self.model.add_photos(batch.ids, batch.paths, batch.categories, batch.probabilities, batch.labels)
+        if batch.labels and self._active_head:  # labels of photos only now opened count as well
+            self.panel.head_panel.set_counts(self.model.label_counts(), self.panel.head_panel.accuracy)
         self._schedule_prefetch()
 
     def _on_scores(self, scores: Scores) -> None:

@@ -252,10 +252,12 @@ class PhotoModel(QAbstractListModel):
         self.groupsChanged.emit()
 
     def add_photos(self, ids: np.ndarray, paths: list[str], categories: tuple[Category, ...],
-                   probabilities: np.ndarray) -> None:
-        """Add photos (or refresh ones already shown, e.g. a changed file) with their probabilities."""
+                   probabilities: np.ndarray, labels: dict[int, int] | None = None) -> None:
+        """Add photos (or refresh ones already shown, e.g. a changed file) with their probabilities and labels."""
         if len(ids) == 0:
             return
+        if labels and tuple(categories) == self._categories:
+            self._label_of_id.update(labels)
         probs = self._aligned_probabilities(categories, probabilities, len(ids))
         known = np.array([int(i) in self._index_of for i in ids], dtype=bool)
         for photo_id, path, row in zip(ids[known], np.array(paths, dtype=object)[known], probs[known], strict=True):
@@ -279,8 +281,10 @@ class PhotoModel(QAbstractListModel):
         self._refresh_order()
 
     def replace_photos(self, ids: np.ndarray, paths: list[str], categories: tuple[Category, ...],
-                       probabilities: np.ndarray) -> None:
+                       probabilities: np.ndarray, labels: dict[int, int] | None = None) -> None:
         """Show exactly these photos (after renames or removals on disk)."""
+        if labels and tuple(categories) == self._categories:
+            self._label_of_id.update(labels)
         self.beginResetModel()
         self._ids = ids.astype(np.int64)
         self._paths = list(paths)

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.config import DEFAULT_MODEL, Settings
-from .category_panel import secondary
+from .side_panel import secondary
 
 DEVICE_CHOICES = (("auto", "Automatic (GPU if there is one)"), ("cpu", "CPU"), ("cuda", "NVIDIA GPU (CUDA)"),
                   ("mps", "Apple GPU (MPS)"))

@@ -13,7 +13,6 @@ The full-size photo file is never opened here.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -22,7 +21,7 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtGui import QImage, QPixmap
 
 from ..core.cache import Cache
-from ..core.errors import CacheError
+from ..core.errors import PhotosortError
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +96,12 @@ class ThumbnailLoader(QObject):
                     cache.close()
 
     def _open(self) -> Cache | None:
+        """The cache, if the worker has made it (this thread never creates one: the engine decides where data goes)."""
+        if not self._cache_path.exists():
+            return None
         try:
             return Cache(self._cache_path)
-        except CacheError as exc:
+        except PhotosortError as exc:
             log.warning("cannot read thumbnails: %s", exc)
             return None
 
@@ -115,7 +117,7 @@ class ThumbnailLoader(QObject):
         if cache is not None:
             try:
                 blobs = cache.thumbnails(ids)
-            except sqlite3.Error as exc:
+            except PhotosortError as exc:  # the cache translates SQLite's errors
                 log.warning("cannot read thumbnails: %s", exc)
         self.loaded.emit(epoch, {i: decode_thumbnail(blobs.get(i), size_px) for i in ids})
         return True

@@ -29,7 +29,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +40,7 @@ from ..core.classifier import Classifier
 from ..core.classifiers import TrainReport, read_classifier_file
 from ..core.config import Settings
 from ..core.engine import Engine
-from ..core.errors import Action, ClassifierError, ExportError, PhotosortError, user_message
+from ..core.errors import Action, ClassifierError, ExportError, FolderError, PhotosortError, user_message
 from ..core.export import (
     ExportPlan,
     ExportResult,
@@ -69,6 +69,7 @@ class PhotoBatch:
     categories: tuple[Category, ...]
     probabilities: np.ndarray
     replace: bool = False  # the whole library (after renames or removals), not additions
+    labels: dict[int, int] = field(default_factory=dict)  # photo id -> class index, for the classifier in use
 
 
 @dataclass(frozen=True)
@@ -422,7 +423,7 @@ class EngineWorker(QObject):
         before = len(library)
         try:
             root = library.add_folder(folder)
-        except PhotosortError as exc:
+        except FolderError as exc:
             self.failed.emit(Failure.of(exc))
             return None
         photos = library.photos
@@ -459,8 +460,9 @@ class EngineWorker(QObject):
         self._drain_categories()  # categories typed meanwhile apply before this batch is scored
         self._run_requests()  # so do classifier requests (labels, training, switching)
         scores = self._library_().scores(self._sorting(), photos)
+        labels = {int(pid): int(k) for pid, k in zip(photos.ids.tolist(), scores.labels.tolist(), strict=True) if k >= 0}
         self.photosAdded.emit(PhotoBatch(generation, photos.ids, list(photos.paths), scores.categories,
-                                         scores.probabilities, replace))
+                                         scores.probabilities, replace, labels))
 
     def _reload_library(self, generation: int) -> None:
         """After renames or removals on disk, send the whole library again."""

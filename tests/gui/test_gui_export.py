@@ -18,7 +18,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox
 
-import photosort.gui.worker as worker_module
+import photosort.core.progress as progress_module
 from photosort.core.export import journal_state, pending_journals
 from photosort.core.indexer import PipelineOptions
 from photosort.core.zeroshot import Category
@@ -187,11 +187,11 @@ def test_a_move_interrupted_halfway_loses_nothing_and_is_offered_at_start_up(qtb
     window, folder = opened
     before = files_under(folder)
     destination = tmp_path / "sorted"
-    monkeypatch.setattr(worker_module, "EXPORT_PROGRESS_INTERVAL_S", 0.0)
+    monkeypatch.setattr(progress_module, "PROGRESS_INTERVAL_S", 0.0)
     dialog = open_dialog(qtbot, window, destination, mode="move")
 
-    def stop_halfway(done: int, total: int) -> None:  # in the worker thread, between two photos
-        if done == 7:
+    def stop_halfway(progress) -> None:  # in the worker thread, between two photos
+        if progress.done == 7:
             window.worker.cancel_export()
 
     window.worker.worker.exportProgress.connect(stop_halfway, Qt.ConnectionType.DirectConnection)
@@ -240,12 +240,12 @@ def test_closing_the_window_during_a_move_asks_then_stops_after_the_current_phot
     window, folder = opened
     before = files_under(folder)
     destination = tmp_path / "sorted"
-    monkeypatch.setattr(worker_module, "EXPORT_PROGRESS_INTERVAL_S", 0.0)
+    monkeypatch.setattr(progress_module, "PROGRESS_INTERVAL_S", 0.0)
     dialog = open_dialog(qtbot, window, destination, mode="move")
     paused, release, released = threading.Event(), threading.Event(), []
 
-    def pause_after_four(done: int, total: int) -> None:  # hold the worker between photos 4 and 5
-        if done == 4:
+    def pause_after_four(progress) -> None:  # hold the worker between photos 4 and 5
+        if progress.done == 4:
             paused.set()
             released.append(release.wait(600))  # a hang guard: set once close() waits
 
@@ -298,3 +298,29 @@ def test_an_idle_window_does_not_keep_repainting(qtbot, opened) -> None:
     finally:
         QApplication.instance().removeEventFilter(counter)
     assert PaintCounter.paints < 10
+
+
+def test_the_window_and_the_cli_export_the_same_library_into_the_same_folders(qtbot, opened, tmp_path: Path,
+                                                                              tiny_model: Path, capsys) -> None:
+    """One truth: the same labels and classifier give the same folders from either face, labels winning."""
+    from photosort.cli import main
+
+    window, folder = opened
+    # A label that contradicts the classifier: the window and the CLI must both follow the label.
+    row = next(r for r in range(window.model.rowCount()) if Path(window.model.path(r)).name == "beach_001.jpg")
+    with qtbot.waitSignal(window.headTrained, timeout=TIMEOUT_MS):
+        window.labeller.label([window.model.photo_id(row)], KINDS.index("night"))
+        window.labeller.train_now()
+    in_window = tmp_path / "from-window"
+    run_dialog_export(qtbot, open_dialog(qtbot, window, in_window))
+    from_cli = tmp_path / "from-cli"
+    code = main(["export", str(folder), str(from_cli), "--classifier", "Kinds", "--model", str(tiny_model),
+                 "--data-dir", str(window.settings.folder), "--json"])
+    capsys.readouterr()
+    assert code == 0
+
+    def placed(root: Path) -> dict[str, str]:
+        return {p.name: p.parent.name for p in root.rglob("*.jpg")}
+
+    assert placed(in_window) == placed(from_cli)
+    assert placed(from_cli)["beach_001.jpg"] == "night", "a label beats the classifier's prediction"

@@ -7,7 +7,7 @@ from PySide6.QtCore import QItemSelectionModel, Qt
 
 from photosort.core.sorting import margin_order
 from photosort.core.zeroshot import Category, assign
-from photosort.gui.head_panel import HeadPanel, describe_quality, few_label_warning
+from photosort.gui.classifier_panel import HeadPanel, describe_quality, few_label_warning
 from photosort.gui.photo_model import LEAST_SURE_COUNT, PhotoModel
 
 CLASSES = (Category("beach"), Category("city"), Category("hiking"))

@@ -175,7 +175,7 @@ def test_ctrl_z_undoes_labelling_step_by_step(qtbot, make_window, library: Path)
         pass  # the debounce trains on what the labels are now
     engine = Engine(window.settings)
     try:
-        stored = engine.head_labels("Kinds")
+        stored = engine.classifiers.labels("Kinds")
     finally:
         engine.close()
     assert list(stored.values()) == ["beach"], "the cache holds the labels as they are after undo and redo"
@@ -236,7 +236,8 @@ def test_label_these_next_shows_the_least_sure_unlabelled_photos_first(qtbot, ma
     shown = [window.model.photo_id(r) for r in range(window.model.rowCount())]
     engine = Engine(window.settings)
     try:
-        assert shown == engine.least_sure("Kinds", folder, limit=LEAST_SURE_COUNT), "the engine's ranking"
+        library = engine.open_library([folder])
+        assert shown == library.least_sure("Kinds", limit=LEAST_SURE_COUNT), "the core's ranking"
     finally:
         engine.close()
     assert window.group_title.text().startswith("Label these next")
@@ -320,7 +321,7 @@ def test_importing_a_classifier_made_for_another_model_is_refused(qtbot, monkeyp
     create_head(qtbot, window, "Trips", ("beach", "city"))
     engine = Engine(window.settings)
     try:
-        head = engine.load_head("Trips")
+        head = engine.classifiers.load("Trips")
     finally:
         engine.close()
     other = Classifier.from_bytes(head.to_bytes())

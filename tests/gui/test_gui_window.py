@@ -20,7 +20,9 @@ from PySide6.QtCore import QMimeData, QSettings, QSize, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from photosort.core.config import Settings, read_saved_choices
 from photosort.core.indexer import PipelineOptions
+from photosort.core.userdata import UserStore
 from photosort.gui.main_window import MainWindow
 from photosort.gui.photo_model import UNSURE, CategoryRole, GroupRole
 from photosort.gui.preferences import Preferences
@@ -188,7 +190,13 @@ def test_typing_categories_groups_the_grid_live(qtbot, qtmodeltester, make_windo
     assert ranks == sorted(ranks), "the grid is grouped by category, Unsure last"
     type_categories(qtbot, window, "city, pets = a photo of a cat or a dog")
     assert list(groups(window)) == ["All photos", "city", "pets", "Unsure"]
-    assert window.prefs.categories_text() == "city, pets = a photo of a cat or a dog"
+    qtbot.waitUntil(lambda: stored_categories(window) == "city, pets = a photo of a cat or a dog", timeout=TIMEOUT_MS)
+
+
+def stored_categories(window) -> str | None:
+    """The typed categories as the user's library (library.db) holds them."""
+    with UserStore(window.settings.library_path) as store:
+        return store.category_set()
 
 
 def test_categories_typed_before_indexing_sort_each_new_batch(qtbot, make_window, make_photos) -> None:
@@ -234,7 +242,7 @@ def test_categories_and_threshold_come_back_on_the_next_launch(qtbot, make_windo
     qtbot.waitUntil(lambda: prefs.threshold() == pytest.approx(0.7), timeout=TIMEOUT_MS)
     window.close()
     again = make_window(preferences=Preferences(QSettings(prefs.store.fileName(), QSettings.Format.IniFormat)))
-    assert again.panel.text() == "beach\nnight"
+    qtbot.waitUntil(lambda: again.panel.text() == "beach\nnight", timeout=TIMEOUT_MS)
     assert again.panel.slider.value() == 70
     qtbot.waitUntil(lambda: [c.name for c in again.model.categories] == ["beach", "night"], timeout=TIMEOUT_MS)
 
@@ -362,7 +370,8 @@ def test_settings_are_saved_and_restart_the_engine(qtbot, make_window, make_phot
     dialog.precision_combo.setCurrentIndex(dialog.precision_combo.findData("fp32"))
     with qtbot.waitSignal(window.indexingDone, timeout=TIMEOUT_MS) as finished:
         dialog.accept()
-    assert prefs.saved_engine() == {"model": str(copy), "device": "cpu", "precision": "fp32"}
+    assert read_saved_choices(window.settings.folder) == {"model": str(copy), "device": "cpu", "precision": "fp32"}
+    assert Settings.resolve(data_dir=window.settings.folder).model == str(copy), "the CLI uses the same choice"
     assert window.settings.model == str(copy) and window.settings.mode == "fp32"
     assert finished.args[0].reports[0].model == str(copy)
     assert window.model.rowCount() == 5
@@ -378,11 +387,12 @@ def test_clear_cache_asks_first_and_keeps_photos(qtbot, monkeypatch, make_window
     dialog = window.settings_dialog
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Cancel)
     qtbot.mouseClick(dialog.clear_button, Qt.MouseButton.LeftButton)
-    assert (cache_dir / "photosort.db").exists()
+    assert (cache_dir / "cache.db").exists()
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     with qtbot.waitSignal(window.worker.worker.cacheCleared, timeout=TIMEOUT_MS) as cleared:
         qtbot.mouseClick(dialog.clear_button, Qt.MouseButton.LeftButton)
-    assert {Path(p).name for p in cleared.args[0]} >= {"photosort.db"}
+    assert {Path(p).name for p in cleared.args[0]} >= {"cache.db"}
+    assert (cache_dir / "library.db").exists(), "the user's own data is not the cache"
     assert (cache_dir / "journals").is_dir() and len(list(folder.rglob("*.jpg"))) == 5
     qtbot.waitUntil(lambda: not window.busy and window.model.rowCount() == 5, timeout=TIMEOUT_MS)
     dialog.reject()

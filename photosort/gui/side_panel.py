@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from ..core.sorting import DEFAULT_THRESHOLD
 from ..core.zeroshot import Category, parse_categories
-from .head_panel import ClassifierBar, HeadPanel
+from .classifier_panel import ClassifierBar, HeadPanel
 from .photo_model import Group, group_colour
 
 ALL_PHOTOS = -2  # item data for "All photos" (never None: PySide6 6.12 leaks None read back from item data)
@@ -63,7 +63,7 @@ def _heading(text: str) -> QLabel:
     return label
 
 
-class CategoryPanel(QWidget):
+class SidePanel(QWidget):
     """Where the user types categories and picks the confidence below which a photo is unsure."""
 
     categoriesChanged = Signal(object)  # tuple[Category, ...]
