@@ -7,7 +7,6 @@ import tempfile
 import unicodedata
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -51,7 +50,6 @@ CATEGORIES = st.one_of(
 )
 
 
-@pytest.mark.slow
 @SETTINGS
 @given(
     photos=st.lists(st.tuples(st.sampled_from(FILE_NAMES), CATEGORIES), min_size=1, max_size=12),

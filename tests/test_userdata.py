@@ -117,9 +117,9 @@ def test_a_library_with_a_damaged_page_is_refused_when_read(tmp_path: Path) -> N
     data[2 * page : 4 * page] = b"\xff" * (2 * page)  # pages 3 and 4: the tables' b-trees, not the header
     path.write_bytes(bytes(data))
     before = path.read_bytes()
-    with pytest.raises(StoreDamagedError):  # at open (the schema) or at the first read of the labels
-        with UserStore(path) as user:
-            user.labels(cid)
+    # at open (the schema) or at the first read of the labels
+    with pytest.raises(StoreDamagedError), UserStore(path) as user:
+        user.labels(cid)
     assert path.read_bytes() == before
 
 
@@ -209,13 +209,19 @@ def test_invalid_saved_values_fall_back_to_the_defaults_one_by_one(tmp_path: Pat
     assert (resolved.model, resolved.device, resolved.mode) == ("kept/model", "auto", "auto")
 
 
-def test_a_newer_settings_file_is_read_but_not_overwritten(tmp_path: Path) -> None:
+def test_a_newer_settings_file_is_read_but_not_overwritten(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     newer = {"version": SETTINGS_VERSION + 1, "model": "newer/model", "device": "cpu", "theme": "dark"}
     (tmp_path / SETTINGS_FILE).write_text(json.dumps(newer))
     before = (tmp_path / SETTINGS_FILE).read_bytes()
     assert Settings.resolve(data_dir=tmp_path, environ={}).model == "newer/model"
     with pytest.raises(StoreError, match="newer photosort"):
         save_choices(tmp_path, "mine/model", "cpu", "auto")
+    assert (tmp_path / SETTINGS_FILE).read_bytes() == before
+    from photosort.cli import main
+
+    assert main(["settings", "--model", "mine/model", "--data-dir", str(tmp_path), "--save"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "newer photosort" in err and "Traceback" not in err
     assert (tmp_path / SETTINGS_FILE).read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == [SETTINGS_FILE]  # no temporary file left behind
 

@@ -386,14 +386,6 @@ def calibrated_prior_weight(prior_logits: np.ndarray, targets: np.ndarray, sampl
     return best
 
 
-def least_sure_order(probabilities: np.ndarray) -> np.ndarray:
-    """Row indices from least to most sure: by the margin between the two most likely classes."""
-    if probabilities.shape[1] < 2:
-        return np.arange(len(probabilities))
-    top2 = np.sort(probabilities, axis=1)[:, -2:]
-    return np.argsort(top2[:, 1] - top2[:, 0], kind="stable")
-
-
 _Parameters = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # w1, b1, w2, b2
 
 
