@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -604,8 +605,6 @@ class EngineWorker(QObject):
 
     def train_head(self, name: str) -> None:
         """Fit the classifier to all its labels, then predict every photo held; the GUI gets arrays."""
-        import time
-
         started = time.perf_counter()
         report = self._engine_().classifiers.train(name)
         library = self._library_()
