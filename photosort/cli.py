@@ -3,6 +3,8 @@
 Every command takes ``--model``, ``--device``, ``--cache-dir`` (or the
 ``PHOTOSORT_*`` environment variables) and ``--json``. Errors print one line
 and exit non-zero; Ctrl-C stops after the current batch and keeps what was done.
+Paths are printed through :func:`~photosort.core.paths.display_path` (a name
+that is not UTF-8 reads ``caf\\xe9.jpg``); ``--json`` keeps them exact (see :func:`json_text`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import signal
 import sys
 import threading
@@ -18,10 +21,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__
+from .core.classifiers import describe_import
 from .core.config import DEVICES, MODES, Settings
 from .core.errors import Cancelled, UsageError, user_message
+from .core.paths import display_path, printable
 from .core.progress import CancelToken, Progress
 from .core.sorting import DEFAULT_THRESHOLD
+from .core.wording import byte_size, plural
 
 log = logging.getLogger("photosort")
 
@@ -115,9 +121,14 @@ def _add_classifier_args(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--categories", help='typed categories, e.g. "beach, mountains, pets=a photo of a cat or a dog"')
     group.add_argument("--classifier", "--head", dest="classifier", help="name of a trained classifier")
-    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                   help=f"below this confidence a photo is unsure (default {DEFAULT_THRESHOLD}); a photo you "
-                   "labelled always goes where its label says")
+    rule = p.add_mutually_exclusive_group()
+    rule.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                      help=f"below this confidence a photo is unsure (default {DEFAULT_THRESHOLD}); a photo you "
+                      "labelled always goes where its label says")
+    rule.add_argument("--target-accuracy", type=float, metavar="A",
+                      help="with --classifier: file a photo automatically only where the classifier's labels "
+                      "show it at least this likely right (e.g. 0.95; thresholds per class, estimated from the "
+                      "labels); the rest are unsure")
 
 
 # ---- output helpers --------------------------------------------------------------------------
@@ -133,6 +144,13 @@ class ProgressBar:
             return
         if p.phase == "scanning":
             line = "Scanning folder…"
+        elif p.phase == "downloading":  # the model, once: bytes
+            width = 28
+            filled = int(width * p.fraction)
+            eta = f"ETA {_duration(p.eta_s)}" if p.eta_s is not None and p.done < p.total else ""
+            rate = f"{byte_size(p.rate)}/s" if p.rate else ""
+            line = (f"Download  {byte_size(p.done):>8} of {byte_size(p.total):<8} ▕{'█' * filled}{'░' * (width - filled)}▏ "
+                    f"{rate} {eta}")
         else:
             width = 28
             filled = int(width * p.fraction)
@@ -159,10 +177,32 @@ def _duration(seconds: float) -> str:
 
 def emit(args: argparse.Namespace, document: dict, human: Callable[[], None]) -> None:
     if args.json:
-        json.dump(document, sys.stdout, ensure_ascii=False, indent=1)
-        sys.stdout.write("\n")
+        sys.stdout.write(json_text(document) + "\n")
     else:
         human()
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_text(document: dict) -> str:
+    """The ``--json`` document as valid JSON text, paths exact.
+
+    A name that is not UTF-8 keeps each undecodable byte as the lone surrogate
+    escape Python gives it (``caf\\xe9.jpg`` is ``"caf\\udce9.jpg"``):
+    ``os.fsencode(json.loads(text)[...])`` is the file's exact name. Where
+    stdout is not UTF-8, every non-ASCII character is escaped.
+    """
+    utf8 = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "") == "utf8"
+    text = json.dumps(document, ensure_ascii=not utf8, indent=1)
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def printing_never_fails() -> None:
+    """What a terminal cannot show is written as an escape instead of ending the command with a traceback."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
 
 
 def install_ctrl_c(cancel: CancelToken) -> None:
@@ -176,6 +216,22 @@ def install_ctrl_c(cancel: CancelToken) -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, handler)
+
+
+TEXT_ARGUMENTS = {"categories": "--categories", "query": "the search text", "classifier": "--classifier",
+                  "old": "the classifier's name", "new": "the new name", "name": "the name"}  # words, not paths
+
+
+def check_text_arguments(args: argparse.Namespace) -> None:
+    """Categories, queries and names are text: bytes that are not UTF-8 there are refused in one line.
+
+    (Paths may hold any bytes; a category typed in a terminal set to another encoding cannot be a prompt.)
+    """
+    for name, what in TEXT_ARGUMENTS.items():
+        value = getattr(args, name, None)
+        if isinstance(value, str) and _LONE_SURROGATE.search(value):
+            raise UsageError(f"{what} '{printable(value)}' is not UTF-8 text: set the terminal to UTF-8 "
+                             "(LANG=en_US.UTF-8, for example) and type it again.")
 
 
 # ---- commands --------------------------------------------------------------------------------
@@ -201,7 +257,7 @@ def index_quietly(engine, args: argparse.Namespace, cancel: CancelToken):
     finally:
         bar.close()
     for notice in engine.notices():
-        print(f"photosort: {notice}", file=sys.stderr)
+        print(f"photosort: {printable(notice)}", file=sys.stderr)
     return report
 
 
@@ -217,11 +273,11 @@ def cmd_index(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
     report = index_quietly(engine, args, cancel)
 
     def human() -> None:
-        print(f"{report.folder}: {report.total} photos — {report.indexed} indexed, {report.unchanged} unchanged, "
+        print(f"{display_path(report.folder)}: {report.total} photos — {report.indexed} indexed, {report.unchanged} unchanged, "
               f"{len(report.failed)} could not be read" + (f", {report.removed} removed" if report.removed else "")
               + (f" ({report.rate:.1f} photos/s)" if report.indexed else ""))
         for path, error in report.failed[:20]:
-            print(f"  unreadable: {path}: {error}")
+            print(f"  unreadable: {display_path(path)}: {printable(error)}")
         if len(report.failed) > 20:
             print(f"  … and {len(report.failed) - 20} more (use --json for all)")
         if report.cancelled:
@@ -243,19 +299,32 @@ def sorting_from(args: argparse.Namespace):
     return Sorting.by_categories(categories)
 
 
+def check_target_accuracy(args: argparse.Namespace) -> None:
+    """--target-accuracy is in (0, 1) and goes with --classifier: said before any indexing."""
+    from .core.calibration import TARGET_NEEDS_CLASSIFIER, check_target
+
+    if args.target_accuracy is not None:
+        check_target(args.target_accuracy)
+        if args.classifier is None:
+            raise UsageError(TARGET_NEEDS_CLASSIFIER)
+
+
 def cmd_sort(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
     sorting = sorting_from(args)
+    check_target_accuracy(args)
     library = open_indexed(engine, args, cancel)
     if library is None:
         return EXIT_CANCELLED
-    result = library.sort(sorting, args.threshold)
+    result = library.sort(sorting, args.threshold, args.target_accuracy)
 
     def human() -> None:
         for name, count in result.counts().items():
             print(f"{count:>7}  {name if name is not None else 'Unsure'}")
+        if result.filing is not None:
+            print(result.filing.describe())
         if args.list:
             for i, path in enumerate(result.photos.paths):
-                print(f"{result.category_of(i) or 'Unsure'}\t{result.decision.score[i]:.2f}\t{path}")
+                print(f"{result.category_of(i) or 'Unsure'}\t{result.decision.score[i]:.2f}\t{display_path(path)}")
 
     emit(args, result.to_json(), human)
     return EXIT_OK
@@ -280,10 +349,6 @@ def cmd_train(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
     return EXIT_OK
 
 
-def plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
-
-
 def cmd_classifiers(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
     """Manage classifiers; every action is quick and needs no photos (import needs only the model's identity)."""
     classifiers = engine.classifiers
@@ -298,11 +363,11 @@ def cmd_classifiers(args: argparse.Namespace, engine, cancel: CancelToken) -> in
         emit(args, {"deleted": args.name}, lambda: print(f"Deleted the classifier '{args.name}' and its labels."))
     elif args.action == "export":
         path = classifiers.export_file(args.name, args.file, overwrite=args.force)
-        emit(args, {"classifier": args.name, "file": str(path)}, lambda: print(f"Wrote '{args.name}' to {path}."))
+        emit(args, {"classifier": args.name, "file": str(path)}, lambda: print(f"Wrote '{args.name}' to {display_path(path)}."))
     else:
-        head = classifiers.import_file(args.file, args.name)
-        emit(args, {"classifier": head.name, "classes": head.classes, "file": args.file},
-             lambda: print(f"Imported '{head.name}' ({', '.join(head.classes)})."))
+        imported = classifiers.import_file(args.file, args.name)
+        emit(args, {"classifier": imported.name, "classes": imported.classes, "file": args.file},
+             lambda: print(describe_import(imported)))
     return EXIT_OK
 
 
@@ -329,7 +394,7 @@ def cmd_search(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
 
     def human() -> None:
         for path, score in results:
-            print(f"{score:6.3f}  {path}")
+            print(f"{score:6.3f}  {display_path(path)}")
 
     emit(args, {"results": [{"path": p, "score": round(s, 4)} for p, s in results]}, human)
     return EXIT_OK
@@ -339,13 +404,17 @@ def cmd_export(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
     from .core.export import ExportStopped
 
     sorting = sorting_from(args)
+    check_target_accuracy(args)
     library = open_indexed(engine, args, cancel)
     if library is None:
         return EXIT_CANCELLED
-    plan = library.plan_export(library.sort(sorting, args.threshold), args.destination, mode=args.op,
-                               unsure=args.unsure)
+    result = library.sort(sorting, args.threshold, args.target_accuracy)
+    plan = library.plan_export(result, args.destination, mode=args.op, unsure=args.unsure)
+    filing = {} if result.filing is None else {"auto_filing": result.filing.to_json(result.classes)}
+    if result.filing is not None and not args.json:
+        print(result.filing.describe())
     if args.dry_run:
-        emit(args, plan_to_json(plan), lambda: print(describe_plan(plan)))
+        emit(args, {**plan_to_json(plan), **filing}, lambda: print(describe_plan(plan)))
         return EXIT_OK
     bar = ProgressBar(not args.json)
     try:
@@ -356,7 +425,7 @@ def cmd_export(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
         raise
     finally:
         bar.close()
-    emit(args, done.to_json(), lambda: print(describe_result(done, plan)))
+    emit(args, {**done.to_json(), **filing}, lambda: print(describe_result(done, plan)))
     return EXIT_CANCELLED if done.cancelled else EXIT_OK
 
 
@@ -373,7 +442,7 @@ def plan_to_json(plan) -> dict:
 
 def describe_plan(plan) -> str:
     verb = {"copy": "copy", "move": "move", "link": "link"}[plan.mode]
-    lines = [f"Would {verb} {plural(len(plan.moves), 'photo')} into {plan.destination}:"]
+    lines = [f"Would {verb} {plural(len(plan.moves), 'photo')} into {display_path(plan.destination)}:"]
     lines += [f"{count:>7}  {folder}/" for folder, count in plan.counts().items()]
     if plan.skipped:
         lines.append(f"{len(plan.skipped):>7}  skipped (unreadable, unsure or already in place)")
@@ -383,10 +452,11 @@ def describe_plan(plan) -> str:
 
 def describe_result(result, plan) -> str:
     verb = {"copy": "Copied", "move": "Moved", "link": "Linked"}[plan.mode]
-    lines = [f"{verb} {plural(result.done, 'photo')} into {plan.destination}."]
+    already = f"; {plural(len(result.already), 'photo')} already there" if result.already else ""
+    lines = [f"{verb} {plural(result.done, 'photo')} into {display_path(plan.destination)}{already}."]
     if result.failed:
         lines.append(f"{len(result.failed)} could not be exported:")
-        lines += [f"  {path}: {reason}" for path, reason in result.failed[:20]]
+        lines += [f"  {display_path(path)}: {printable(reason)}" for path, reason in result.failed[:20]]
     if result.skipped:
         lines.append(f"{len(result.skipped)} skipped (unreadable, unsure or already in place).")
     if result.cancelled:
@@ -416,9 +486,9 @@ def cmd_undo(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
     def human() -> None:
         print(f"Put {plural(result.restored, 'photo')} back where they were.")
         for original, instead in result.renamed:
-            print(f"  {original} was taken by another file; restored as {instead}")
+            print(f"  {display_path(original)} was taken by another file; restored as {display_path(instead)}")
         for path, reason in result.failed:
-            print(f"  could not restore {path}: {reason}")
+            print(f"  could not restore {display_path(path)}: {printable(reason)}")
 
     emit(args, result.to_json(), human)
     return EXIT_OK
@@ -437,9 +507,9 @@ def cmd_settings(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
 
     def human() -> None:
         print(f"model      {settings.model}\ndevice     {settings.device}\nprecision  {settings.mode}")
-        print(f"data       {settings.folder}  (library.db: your classifiers and labels; cache.db: can be cleared)")
+        print(f"data       {display_path(settings.folder)}  (library.db: your classifiers and labels; cache.db: can be cleared)")
         if saved:
-            print(f"Saved to {saved}; the window and every command use these from now on.")
+            print(f"Saved to {display_path(saved)}; the window and every command use these from now on.")
 
     emit(args, document, human)
     return EXIT_OK
@@ -476,10 +546,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.getLogger(noisy).setLevel(logging.ERROR)
     if args.command == "gui":
         return cmd_gui(args)
+    printing_never_fails()
     cancel = CancelToken()
     install_ctrl_c(cancel)
     engine = None
     try:
+        check_text_arguments(args)
         engine = make_engine(args)
         return COMMANDS[args.command](args, engine, cancel)
     except (Cancelled, KeyboardInterrupt):
@@ -487,7 +559,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CANCELLED
     except Exception as exc:  # every failure reaches the user as one line (the one mapping, in core.errors)
         message = user_message(exc)
-        print(f"photosort: error: {message.text}", file=sys.stderr)
+        print(f"photosort: error: {printable(message.text)}", file=sys.stderr)
         if not message.expected:
             log.info("the details of this failure", exc_info=exc)
             print("photosort: run again with -v for the details.", file=sys.stderr)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from photosort.core.cache import _SCHEMA_V1, APPLICATION_ID, SCHEMA_VERSION, Cache, NewPhoto
+from photosort.core.cache import _SCHEMA_V1, _SCHEMA_V2, APPLICATION_ID, SCHEMA_VERSION, Cache, NewPhoto
 from photosort.core.errors import StoreError
 
 
@@ -217,3 +218,199 @@ def test_a_photo_whose_old_path_is_gone_was_moved_and_keeps_its_id(tmp_path: Pat
                          before.vector)
         assert cache.write_indexed(m, [moved], []) == [photo_id]
         assert cache.paths_for_ids([photo_id]) == {photo_id: moved.path}
+
+
+# ---- full disks, locks and damage: only SQLite says a cache is damaged --------------------------------
+def wal_frames(wal: bytes) -> dict[int, bytes]:
+    """The newest image of each page in a WAL file (every frame of these tests is committed)."""
+    page_size = int.from_bytes(wal[8:12], "big")
+    pages: dict[int, bytes] = {}
+    for offset in range(32, len(wal) - 24 - page_size + 1, 24 + page_size):
+        pages[int.from_bytes(wal[offset : offset + 4], "big")] = wal[offset + 24 : offset + 24 + page_size]
+    return pages
+
+
+def cache_left_by_a_full_disk(tmp_path: Path, photos: int) -> Path:
+    """What a full disk leaves when it stops a checkpoint: page 1 (the header: "N pages") written, no room for more.
+
+    Every committed transaction is still in the WAL, so SQLite reads the whole
+    database; only the main file is shorter than its header says.
+    """
+    live, left = tmp_path / "live" / "cache.db", tmp_path / "left"
+    left.mkdir()
+    with Cache(live) as cache:  # held open, so nothing is checkpointed into the main file
+        m = cache.model_id("m", 8)
+        for i in range(photos):
+            cache.write_indexed(m, [new_photo(f"/r/{i:03d}.jpg", i)], [])
+        wal = Path(f"{live}-wal").read_bytes()
+        (left / "cache.db-wal").write_bytes(wal)
+    (left / "cache.db").write_bytes(wal_frames(wal)[1])
+    header = (left / "cache.db").read_bytes()[:100]
+    assert int.from_bytes(header[28:32], "big") > 1 and header[24:28] == header[92:96]  # "N pages", believed
+    return left / "cache.db"
+
+
+def test_a_wal_cache_a_full_disk_cut_short_is_opened_whole_not_moved_aside(tmp_path: Path) -> None:
+    path = cache_left_by_a_full_disk(tmp_path, 40)
+    with Cache(path) as cache:
+        assert not cache.notices and not cache.read_only
+        assert len(cache.photos_under("/r")) == 40
+        assert cache.integrity_ok()
+    assert not list(path.parent.glob("*damaged*"))
+
+
+def test_a_full_disk_stops_a_write_with_one_line_and_keeps_every_committed_batch(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PRAGMA max_page_count makes SQLite meet a real SQLITE_FULL, as on a disk with no room left."""
+    from photosort.core.errors import DiskFullError
+
+    path = tmp_path / "cache.db"
+    with Cache(path) as cache:
+        m = cache.model_id("m", 8)
+        cache.write_indexed(m, [new_photo(f"/r/{i}.jpg", i) for i in range(5)], [])
+    connect = sqlite3.connect
+
+    def full_disk(*args, **kwargs):
+        conn = connect(*args, **kwargs)
+        conn.execute("PRAGMA max_page_count=1")  # no page more than the file has now
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", full_disk)
+    with Cache(path) as cache, pytest.raises(DiskFullError) as error:
+        for i in range(5, 200):
+            cache.write_indexed(m, [NewPhoto(f"/r/{i}.jpg", 10, 20, f"fp{i}", 4, 3, b"t" * 3000, new_photo("x").vector)],
+                                [])
+    assert "\n" not in str(error.value) and "disk is full" in str(error.value)
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    with Cache(path) as cache:  # the next run opens the same data: nothing was taken for damage
+        assert not cache.notices
+        kept = cache.photos_under("/r")
+        assert {f"/r/{i}.jpg" for i in range(5)} <= set(kept)
+        assert cache.integrity_ok()
+    assert not list(tmp_path.glob("*damaged*"))
+
+
+def test_a_cache_locked_by_another_program_is_busy_not_damaged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from photosort.core import database
+    from photosort.core.errors import StoreBusyError
+
+    path = tmp_path / "cache.db"
+    with Cache(path) as cache:
+        cache.write_indexed(cache.model_id("m", 8), [new_photo("/r/a.jpg")], [])
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")  # holds every lock, as another program mid-write would
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_S", 0.0)
+    try:
+        with pytest.raises(StoreBusyError):
+            Cache(path)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert not list(tmp_path.glob("*damaged*"))
+    with Cache(path) as cache:
+        assert list(cache.photos_under("/r")) == ["/r/a.jpg"]
+
+
+def test_a_failed_migration_reports_its_own_error_not_the_rollback_sqlite_already_did(tmp_path: Path) -> None:
+    """A full disk makes SQLite roll back by itself; the ROLLBACK after it must not hide the real reason."""
+    from photosort.core.database import Database
+
+    class Broken(Database):
+        MIGRATIONS = ("CREATE TABLE t(x); ROLLBACK; SELECT * FROM no_such_table",)  # the transaction ends early
+
+    with pytest.raises(StoreError, match="no_such_table"):
+        Broken(tmp_path / "b.db")
+
+
+def test_an_io_error_on_a_disk_with_no_room_is_a_full_disk(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """SQLite words some writes a full disk refused (the WAL index, a sync) as "disk I/O error"."""
+    import shutil
+    from types import SimpleNamespace
+
+    from photosort.core import errors
+
+    exc = sqlite3.OperationalError("disk I/O error")
+    assert not isinstance(errors.database_error(exc, tmp_path / "cache.db"), errors.DiskFullError)
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: SimpleNamespace(total=100, used=100, free=0))
+    assert isinstance(errors.database_error(exc, tmp_path / "cache.db"), errors.DiskFullError)
+
+
+@pytest.mark.parametrize(("code", "kind"), [(13, "DiskFullError"), (5, "StoreBusyError"), (6, "StoreBusyError"),
+                                            (8, "StoreError"), (14, "StoreError"), (11, "StoreDamagedError"),
+                                            (26, "StoreDamagedError")])
+def test_sqlite_result_codes_decide_what_an_error_is(code: int, kind: str) -> None:
+    """Where Python gives SQLite's result code, it decides (a message that merely mentions "full" does not)."""
+    from photosort.core import errors
+
+    exc = sqlite3.OperationalError("some words: full, locked, malformed")
+    exc.sqlite_errorcode = code
+    assert type(errors.database_error(exc, "/data/cache.db")).__name__ == kind
+    assert errors.is_corruption(exc) == (kind == "StoreDamagedError")
+
+
+# ---- paths that are not UTF-8 ----------------------------------------------------------------------
+ODD = os.fsdecode(b"/r/caf\xe9.jpg")  # a Latin-1 name: not UTF-8, so not SQLite text
+
+
+def odd_photo(path: str, seed: int) -> NewPhoto:
+    photo = new_photo("x", seed)
+    return NewPhoto(path, photo.size, photo.mtime_ns, f"{seed:032x}", 4, 3, b"jpeg", photo.vector)
+
+
+def test_a_path_that_is_not_utf8_is_stored_and_found_exactly(tmp_path: Path) -> None:
+    with Cache(tmp_path / "c.db") as cache:
+        m = cache.model_id("m", 8)
+        [photo_id] = cache.write_indexed(m, [odd_photo(ODD, 1)], [(os.fsdecode(b"/r/bad\xff.jpg"), 1, 2, "broken")])
+        assert cache.write_indexed(m, [odd_photo(ODD, 2)], []) == [photo_id]  # the same photo, not a second row
+        assert cache.photo_id_for_path(ODD) == photo_id and cache.photo_id_for_path("/r/café.jpg") is None
+        assert sorted(os.fsencode(p) for p in cache.photos_under("/r")) == [b"/r/bad\xff.jpg", b"/r/caf\xe9.jpg"]
+        assert cache.load_embeddings("/r", m, 8).paths == [ODD]
+        assert cache.failures_under("/r") == [(os.fsdecode(b"/r/bad\xff.jpg"), "broken")]
+        assert cache.photos_under(os.fsdecode(b"/r/caf\xe9")) == {}  # a folder is a prefix of whole names only
+        assert cache.repoint([(ODD, "/s/moved.jpg")]) == 1 and cache.paths_for_ids([photo_id]) == {photo_id: "/s/moved.jpg"}
+
+
+def test_a_reason_naming_an_undecodable_path_is_stored_readably(tmp_path: Path) -> None:
+    with Cache(tmp_path / "c.db") as cache:
+        cache.write_indexed(cache.model_id("m", 8), [], [(ODD, 1, 2, f"cannot read {ODD}")])
+        assert cache.failures_under("/r") == [(ODD, "cannot read /r/caf\\xe9.jpg")]
+
+
+def test_a_version_2_cache_is_migrated_keeping_every_photo_findable_by_its_path(tmp_path: Path) -> None:
+    """Schema 3 stores paths as bytes; a cache written by schema 2 (paths as text) keeps every photo and vector."""
+    path = tmp_path / "c.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(_SCHEMA_V1 + _SCHEMA_V2)
+    conn.execute("PRAGMA user_version=2")
+    conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+    conn.execute("INSERT INTO models(id, key, dim) VALUES (1, 'm', 8)")
+    photos = [new_photo(p, i) for i, p in enumerate(["/r/a.jpg", "/r/café.jpg", "/r/sub/b.jpg", "/other/c.jpg"])]
+    for i, photo in enumerate(photos, start=1):
+        conn.execute("INSERT INTO photos(id, path, size, mtime_ns, fingerprint, width, height, added) "
+                     "VALUES (?, ?, 10, 20, ?, 4, 3, 0)", (i, photo.path, photo.fingerprint))
+        conn.execute("INSERT INTO embeddings VALUES (1, ?, ?)", (i, photo.vector.astype(np.float16).tobytes()))
+        conn.execute("INSERT INTO thumbs VALUES (?, ?)", (i, b"jpeg"))
+    conn.commit()
+    conn.close()
+    with Cache(path) as cache:
+        assert not cache.notices and cache._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert cache._conn.execute("SELECT DISTINCT typeof(path) FROM photos").fetchall() == [("blob",)]
+        assert cache.load_embeddings("/r", 1, 8).paths == ["/r/a.jpg", "/r/café.jpg", "/r/sub/b.jpg"]
+        assert cache.photo_id_for_path("/r/café.jpg") == 2 and cache.thumbnail(2) == b"jpeg"
+        again = NewPhoto("/r/café.jpg", 10, 20, photos[1].fingerprint, 4, 3, b"new", photos[1].vector)
+        assert cache.write_indexed(1, [again], []) == [2]  # an old row and a new write are one photo
+        assert cache._conn.execute("SELECT count(*) FROM photos").fetchone()[0] == 4
+
+
+def test_a_second_damaged_cache_is_moved_aside_beside_the_first_never_over_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from photosort.core import cache as cache_module
+
+    monkeypatch.setattr(cache_module.time, "strftime", lambda _: "20240101-000000")  # both in the same second
+    path = tmp_path / "c.db"
+    for content in (b"first garbage " * 100, b"second garbage " * 100):
+        path.write_bytes(content)
+        Cache(path).close()
+    kept = sorted(p.read_bytes()[:6] for p in tmp_path.glob("c.db.damaged-*"))
+    assert kept == [b"first ", b"second"]

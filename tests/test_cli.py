@@ -127,7 +127,9 @@ def test_console_script_runs_help() -> None:
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    """The photos under ``root``; a copy export's list of its copies (``.photosort-export``) is not one."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != ".photosort-export"}
 
 
 def test_export_dry_run_writes_nothing_then_copy_exports_everything(cli, make_photos, tmp_path: Path) -> None:
@@ -175,6 +177,96 @@ def test_a_move_export_and_its_undo_keep_the_labels(cli, make_photos, tmp_path: 
     assert cli("classifiers", "list")[1]["classifiers"][0]["labels"] == 3
     assert cli("undo")[0] == 0
     code, doc, _ = cli("index", str(root))
-    assert doc["indexed"] == 15 and doc["renamed"] == 0
+    assert (doc["indexed"], doc["unchanged"]) == (0, 15), "put back with their vectors: nothing to index again"
     code, trained, _ = cli("train", str(root), "--head", "kinds", "--labels", str(labels))
     assert trained["labels"] == 3  # still the three labels, not six
+
+
+def test_a_folder_where_the_cache_should_be_is_one_line_not_a_traceback(cli, make_photos, tmp_path: Path) -> None:
+    root = make_photos(1)
+    (tmp_path / "cache" / "cache.db").mkdir(parents=True)
+    code, _, err = cli("index", str(root))
+    assert code == 1 and err.count("\n") == 1 and "is a folder" in err and "Traceback" not in err
+    assert (tmp_path / "cache" / "cache.db").is_dir()
+
+
+def test_another_programs_database_as_the_cache_is_one_line_and_left_alone(cli, make_photos, tmp_path: Path) -> None:
+    import sqlite3
+
+    root = make_photos(1)
+    foreign = tmp_path / "cache" / "cache.db"
+    foreign.parent.mkdir()
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE recipes (name TEXT)")
+    conn.commit()
+    conn.close()
+    before = foreign.read_bytes()
+    code, _, err = cli("index", str(root))
+    assert code == 1 and err.count("\n") == 1 and "not photosort's cache" in err and "Traceback" not in err
+    assert foreign.read_bytes() == before and not list(foreign.parent.glob("*damaged*"))
+
+
+# ---- --target-accuracy: the confidence dial on the command line -----------------------------------
+@pytest.fixture
+def calibrated(cli, make_photos, tmp_path: Path) -> Path:
+    """A folder of 30 photos whose classifier 'kinds' learned from 3 labels per kind (an accuracy estimate)."""
+    root = make_photos(6)
+    labels = tmp_path / "labels.csv"
+    kinds = ("beach", "forest", "night", "document", "sunset")
+    labels.write_text("path,label\n" + "".join(f"{k}/{k}_{i:03d}.jpg,{k}\n" for k in kinds for i in range(3)))
+    code, trained, _ = cli("train", str(root), "--classifier", "kinds", "--labels", str(labels))
+    assert code == 0 and trained["cross_validated_accuracy"] is not None
+    return root
+
+
+def test_sort_at_a_target_accuracy_says_how_many_are_filed_and_on_how_many_labels(cli, calibrated: Path) -> None:
+    from photosort.core.calibration import EDGES
+
+    for target in ("0.5", "0.95"):
+        code, doc, _ = cli("sort", str(calibrated), "--classifier", "kinds", "--target-accuracy", target)
+        assert code == 0
+        filing = doc["auto_filing"]
+        assert filing["target_accuracy"] == float(target) and filing["estimated_from_labels"] == 15
+        assert set(filing["thresholds"]) == set(doc["classes"])
+        assert all(t is None or float(t) in EDGES.round(6) for t in filing["thresholds"].values())
+        assert filing["filed"] + filing["unsure"] == len(doc["photos"]) == 30
+        assert filing["unsure"] == doc["counts"]["unsure"]
+        assert all(p["category"] == Path(p["path"]).parent.name for p in doc["photos"] if p["labelled"])  # labels win
+        for photo in doc["photos"]:
+            if photo["category"] is not None and not photo["labelled"]:
+                threshold = filing["thresholds"][photo["category"]]
+                assert threshold is not None and photo["score"] >= threshold - 1e-4
+    code, text, _ = cli("sort", str(calibrated), "--classifier", "kinds", "--target-accuracy", "0.95", as_json=False)
+    assert code == 0
+    assert (f"File automatically when at least 95 % likely right: {filing['filed']} filed, {filing['unsure']} to "
+            "Unsure (estimated from 15 labels)") in text
+
+
+def test_export_at_a_target_accuracy_plans_the_folders_sort_shows(cli, calibrated: Path, tmp_path: Path) -> None:
+    code, doc, _ = cli("sort", str(calibrated), "--classifier", "kinds", "--target-accuracy", "0.9")
+    code, plan, _ = cli("export", str(calibrated), str(tmp_path / "out"), "--classifier", "kinds",
+                        "--target-accuracy", "0.9", "--dry-run")
+    assert code == 0 and plan["auto_filing"] == doc["auto_filing"]
+    expected = {("Unsure" if k == "unsure" else k): n for k, n in doc["counts"].items() if n}
+    assert plan["folders"] == expected
+
+
+def test_a_target_accuracy_that_cannot_apply_is_one_line_with_exit_code_2(cli, calibrated: Path) -> None:
+    for args, says in ((("--classifier", "kinds", "--target-accuracy", "1.5"), "between 0 and 1"),
+                       (("--classifier", "kinds", "--target-accuracy", "0"), "between 0 and 1"),
+                       (("--categories", "beach, night", "--target-accuracy", "0.9"), "typed categories")):
+        code, _, err = cli("sort", str(calibrated), *args)
+        assert code == 2 and err.count("\n") == 1 and says in err and "Traceback" not in err, err
+    with pytest.raises(SystemExit) as refused:  # argparse: the two rules do not go together
+        cli("sort", str(calibrated), "--classifier", "kinds", "--target-accuracy", "0.9", "--threshold", "0.4")
+    assert refused.value.code == 2
+
+
+def test_a_classifier_without_an_estimate_is_refused_a_target_in_one_line(cli, make_photos, tmp_path: Path) -> None:
+    root = make_photos(2)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label\nbeach/beach_000.jpg,beach\nnight/night_000.jpg,night\n")  # one label each
+    assert cli("train", str(root), "--classifier", "few", "--labels", str(labels))[0] == 0
+    code, _, err = cli("export", str(root), str(tmp_path / "out"), "--classifier", "few", "--target-accuracy", "0.9")
+    assert code == 2 and err.count("\n") == 1 and "no accuracy estimate yet" in err
+    assert not (tmp_path / "out").exists()

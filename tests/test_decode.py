@@ -142,6 +142,18 @@ def test_the_pixel_limit_is_checked_before_any_pixel_is_decoded(tmp_path: Path, 
         decode_photo(str(path), PREP, max_pixels=5_000_000)
 
 
+@pytest.mark.parametrize(("content", "reason"), [
+    (b"", "empty file (0 bytes)"),
+    (b"\xff\xd8\xff\xe0" + b"\0" * 40, "not a readable image"),
+    (b"PK\x03\x04 a zip, not a photo", "not a readable image"),
+])
+def test_a_photo_that_cannot_be_read_says_why_in_words(tmp_path: Path, content: bytes, reason: str) -> None:
+    path = tmp_path / "IMG_0001.JPG"
+    path.write_bytes(content)
+    with pytest.raises(DecodeError, match=reason.replace("(", r"\(").replace(")", r"\)")):
+        decode_photo(str(path), PREP)
+
+
 # ---- the GPU decode path's geometry, checked on CPU tensors ------------------------------------
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_gpu_orientation_matches_pillow(orientation: int) -> None:

@@ -143,6 +143,21 @@ def test_the_library_sorts_labelled_photos_by_their_label(engine: Engine, make_p
     assert not again.decision.labelled[night] and again.category_of(night) == "night"
 
 
+def test_a_label_changed_without_training_is_trained_on_before_the_next_sort(engine: Engine, make_photos) -> None:
+    """The app killed between a click and its training: the same number of labels, one of them different."""
+    root, library, _labels = labelled_library(engine, make_photos)
+    stale = engine.classifiers.stored("Kinds").metrics["labels_digest"]
+    night = library.photos.paths.index(os.path.realpath(root / "night" / "night_000.jpg"))
+    library.set_labels("Kinds", {int(library.photos.ids[night]): "beach"})  # 6 labels before and after
+    assert engine.classifiers.stored("Kinds").metrics["labels_digest"] == stale  # nothing trained yet
+    library.sort(Sorting.by_classifier("Kinds"))
+    assert engine.classifiers.stored("Kinds").metrics["labels_digest"] != stale  # trained on the new label first
+    library.sort(Sorting.by_classifier("Kinds"))
+    retrained = engine.classifiers.stored("Kinds").metrics
+    library.sort(Sorting.by_classifier("Kinds"))
+    assert engine.classifiers.stored("Kinds").metrics == retrained  # unchanged labels: not trained again
+
+
 # ---- the user's data is apart from the cache --------------------------------------------------
 def assert_everything_is_back(engine: Engine, root: Path, labels: dict[str, str]) -> None:
     library = engine.open_library([root])
@@ -286,6 +301,18 @@ def test_a_photosort_0_1_folder_is_split_losing_nothing(settings: Settings, engi
 
 
 # ---- labels follow the photo's content ---------------------------------------------------------
+def test_a_move_export_and_its_undo_reindex_nothing_and_keep_every_label(cli, engine: Engine, make_photos,
+                                                                         tmp_path: Path) -> None:
+    root, _library, labels = labelled_library(engine, make_photos)
+    code, moved, _err = cli("export", str(root), str(tmp_path / "sorted"), "--classifier", "Kinds", "--mode", "move")
+    assert code == 0 and moved["done"] == 8
+    code, undone, _err = cli("undo")
+    assert code == 0 and undone["restored"] == 8
+    code, again, _err = cli("index", str(root))
+    assert code == 0 and (again["indexed"], again["unchanged"]) == (0, 8), "put back: the same photos, same vectors"
+    assert labels_by_path(engine, engine.open_library([root]), "Kinds") == labels
+
+
 def test_a_photo_renamed_and_moved_on_disk_keeps_its_label(engine: Engine, make_photos) -> None:
     root, _, labels = labelled_library(engine, make_photos)
     old = root / "beach" / "beach_001.jpg"

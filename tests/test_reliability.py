@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -123,3 +124,72 @@ def test_pillow_corpus_every_file_indexed_or_reported(tmp_path: Path, tiny_model
     again = json.loads(subprocess.run(photosort_cmd("index", str(corpus), *args), capture_output=True, text=True,
                                       check=True).stdout)
     assert again["indexed"] == 0 and again["known_failures"] == len(failed)  # failures are not retried
+
+
+# ---- a full disk under the cache ----------------------------------------------------------------------
+def cli_in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from photosort.cli import main
+
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_full_disk_mid_index_is_one_line_and_the_next_run_keeps_every_committed_batch(
+        tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """PRAGMA max_page_count gives SQLite a real SQLITE_FULL partway, as a disk with no room left does."""
+    root = make_library(tmp_path / "lib", 12, size=(320, 240))
+    data = tmp_path / "data"
+    args = ["--model", str(tiny_model), "--data-dir", str(data)]
+    (tmp_path / "labels.csv").write_text("2024-00/IMG_0000.jpg,beach\n2024-01/IMG_0001.jpg,forest\n")
+    code, _, err = cli_in_process(capsys, "train", str(root), "--classifier", "kinds", "--labels",
+                                  str(tmp_path / "labels.csv"), *args)
+    assert code == 0, err
+    make_library(tmp_path / "lib" / "more", 60, size=(640, 480))
+    connect = sqlite3.connect
+
+    def room_for_a_batch(*a, **k):
+        conn = connect(*a, **k)
+        if str(a[0] if a else k.get("database")).endswith("cache.db"):
+            pages = conn.execute("PRAGMA page_count").fetchone()[0]
+            conn.execute(f"PRAGMA max_page_count={pages + 20}")  # room for about one batch
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", room_for_a_batch)
+    code, _, err = cli_in_process(capsys, "index", str(root), *args)
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    assert code == 1 and err.count("\n") == 1 and "disk is full" in err and "Traceback" not in err, err
+    kept = embedded_count(data / "cache.db")
+    assert 12 < kept < 72  # some batches were committed before the disk was full
+    code, out, err = cli_in_process(capsys, "index", str(root), "--json", *args)
+    doc = json.loads(out)
+    assert code == 0 and doc["unchanged"] == kept and doc["indexed"] == 72 - kept and "damaged" not in err
+    assert not list(data.glob("*damaged*"))
+    code, out, _ = cli_in_process(capsys, "classifiers", "list", "--json", *args)
+    assert json.loads(out)["classifiers"][0]["labels"] == 2  # the user's library survived the cache's trouble
+
+
+def test_a_cache_whose_checkpoint_a_full_disk_cut_short_is_not_taken_for_damage(
+        tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The WAL holds every committed batch; only the main file is shorter than its header says."""
+    from test_cache import wal_frames
+
+    root = make_library(tmp_path / "lib", 20, size=(320, 240))
+    data, left = tmp_path / "data", tmp_path / "left"
+    assert cli_in_process(capsys, "index", str(root), "--model", str(tiny_model), "--data-dir", str(data))[0] == 0
+    left.mkdir()
+    shutil.copy(data / "library.db", left / "library.db")
+    conn = sqlite3.connect(data / "cache.db", isolation_level=None)
+    try:
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute("VACUUM")  # every page rewritten into the WAL, none back into the file yet
+        wal = Path(f"{data / 'cache.db'}-wal").read_bytes()
+    finally:
+        conn.close()
+    (left / "cache.db-wal").write_bytes(wal)
+    (left / "cache.db").write_bytes(wal_frames(wal)[1])  # the checkpoint wrote page 1, then the disk was full
+    code, out, err = cli_in_process(capsys, "index", str(root), "--json", "--model", str(tiny_model),
+                                    "--data-dir", str(left))
+    doc = json.loads(out)
+    assert code == 0 and (doc["indexed"], doc["unchanged"]) == (0, 20) and "damaged" not in err, err
+    assert not list(left.glob("*damaged*"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from photosort.core.errors import (
     os_error,
     user_message,
 )
-from photosort.core.userdata import CURRENT_CATEGORIES, Label, StoredClassifier, UserStore
+from photosort.core.userdata import APPLICATION_ID, CURRENT_CATEGORIES, Label, StoredClassifier, UserStore
 
 
 def folder_state(folder: Path) -> dict[str, bytes]:
@@ -85,6 +86,46 @@ def test_an_import_runs_once_per_marker(store: UserStore) -> None:
     clash = [(StoredClassifier(0, "taken", "m", ("z",), None, {}), [])]
     assert store.import_classifiers(clash, "imported:y") == 0  # an existing classifier is never overwritten
     assert store.classifier("Taken").classes == ("a",)
+
+
+def test_labels_of_photos_whose_names_are_not_utf8_are_kept_exactly(store: UserStore) -> None:
+    """A label's path, and a path identity (a photo cached before it had a fingerprint), may hold any bytes."""
+    odd_path = os.fsdecode(b"/photos/caf\xe9.jpg")
+    odd_identity = "path:" + os.fsdecode(b"/photos/na\xefve.jpg")
+    cid = store.save_classifier("Trips", "m", ["beach", "city"], None, {})
+    store.set_labels(cid, {"fp-1": "beach", odd_identity: "city"}, {"fp-1": odd_path, odd_identity: odd_identity[5:]})
+    assert store.labels(cid) == {"fp-1": "beach", odd_identity: "city"}
+    assert {r.photo: r.path for r in store.label_records(cid)} == {"fp-1": odd_path, odd_identity: odd_identity[5:]}
+    store.set_labels(cid, {odd_identity: "beach"})  # the same photo: replaced, never a second label
+    store.set_labels(cid, {"fp-1": None})
+    assert store.labels(cid) == {odd_identity: "beach"}
+    batch = [(StoredClassifier(0, "Copied", "m", ("a",), None, {}), [Label(odd_identity, "a", odd_path)])]
+    store.import_classifiers(batch, "imported:odd")
+    copied = store.classifier("Copied")
+    assert store.label_records(copied.id) == [Label(odd_identity, "a", odd_path)]
+
+
+def test_a_version_1_library_is_migrated_keeping_every_label(tmp_path: Path) -> None:
+    """Schema 2 stores a label's photo and path as bytes; labels written by schema 1 (text) read the same."""
+    from photosort.core.userdata import _SCHEMA_V1
+
+    path = tmp_path / "library.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(_SCHEMA_V1)
+    conn.execute("PRAGMA user_version=1")
+    conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+    conn.execute("INSERT INTO classifiers VALUES (1, 'Trips', 'm', '[\"beach\", \"city\"]', NULL, '{}', 0, 0)")
+    conn.executemany("INSERT INTO labels VALUES (1, ?, ?, ?, 0)",
+                     [("fp-1", "beach", "/photos/café.jpg"), ("fp-2", "city", None), ("path:/old/x.jpg", "city", "/old/x.jpg")])
+    conn.commit()
+    conn.close()
+    with UserStore(path) as user:
+        assert not user.notices and user._conn.execute("PRAGMA user_version").fetchone()[0] == user.schema_version == 2
+        assert user.labels(1) == {"fp-1": "beach", "fp-2": "city", "path:/old/x.jpg": "city"}
+        assert Label("fp-1", "beach", "/photos/café.jpg") in user.label_records(1)
+        user.set_labels(1, {"fp-1": "city", "path:/old/x.jpg": None})  # old rows are found by the new code
+        assert user.labels(1) == {"fp-1": "city", "fp-2": "city"}
+        assert user.query("SELECT count(*) FROM labels")[0][0] == 2
 
 
 def test_library_uses_wal_and_its_own_application_id(tmp_path: Path) -> None:

@@ -10,6 +10,8 @@ Embeddings are stored as float16 unit vectors (1 KB for ViT-B/32) keyed by
 model identity, so vectors of different models never mix. A photo's identity
 for everything the user attaches to it is its content fingerprint
 (:func:`photosort.core.decode.fingerprint`), stored here beside its path.
+Paths are stored as their bytes (:func:`photosort.core.database.sql_path`),
+so a photo whose name is not UTF-8 is indexed like any other.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .database import Database
-from .errors import StoreDamagedError
+from .database import Database, path_from_sql, path_range, sql_path
+from .errors import CacheError, StoreDamagedError, database_error, os_error
+from .paths import printable
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +89,13 @@ DROP TABLE labels;
 DROP TABLE heads;
 """
 
-SCHEMA_VERSION = 2
+# Version 3: photos.path holds each path's bytes (sql_path), so names that are not UTF-8 fit. The column keeps
+# its declared type (rebuilding the table would cascade-delete every vector); a BLOB in it stays a BLOB.
+_SCHEMA_V3 = """
+UPDATE photos SET path = CAST(path AS BLOB) WHERE typeof(path) = 'text';
+"""
+
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -130,17 +139,16 @@ class EmbeddingSet:
         return {int(pid): i for i, pid in enumerate(self.ids)}
 
 
-def path_range(root: str) -> tuple[str, str]:
-    """Bounds such that ``lo <= path < hi`` selects exactly the paths under ``root``."""
-    prefix = root if root.endswith(os.sep) else root + os.sep
-    return prefix, prefix[:-1] + chr(ord(os.sep) + 1)
+def photo_identity(fingerprint: str | None, path: str) -> str:
+    """What labels are keyed by: the content fingerprint (a photo cached before it had one: its path)."""
+    return fingerprint or f"path:{path}"
 
 
 class Cache(Database):
     """One thread's connection to the cache database."""
 
     APPLICATION_ID = APPLICATION_ID
-    MIGRATIONS = (_SCHEMA_V1, _SCHEMA_V2)
+    MIGRATIONS = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3)
     KIND = "cache"
 
     def _is_legacy_photosort(self, conn: sqlite3.Connection) -> bool:
@@ -148,23 +156,33 @@ class Cache(Database):
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         return {"photos", "embeddings", "models"} <= names
 
-    def _connect_and_migrate(self) -> sqlite3.Connection:
-        _check_not_truncated(self.path)
-        return super()._connect_and_migrate()
-
     def _damaged(self, error: StoreDamagedError) -> sqlite3.Connection:
-        """The cache holds only derived data: keep the damaged file for inspection and start a new one."""
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
-        for suffix in ("", "-wal", "-shm"):
-            src = Path(str(self.path) + suffix)
-            if src.exists():
-                src.rename(Path(str(aside) + suffix))
+        """SQLite found the cache damaged; it holds only derived data: keep it for inspection, start a new one."""
+        aside = self._aside_name()
+        try:
+            for suffix in ("", "-wal", "-shm"):
+                src = Path(str(self.path) + suffix)
+                if src.exists():
+                    src.rename(Path(str(aside) + suffix))
+        except OSError as exc:
+            raise os_error(exc, "move the damaged cache aside", self.path) from None
         message = (f"The cache was damaged ({error}); it was moved aside to {aside} and a new one was started. "
                    "Photos will be indexed again; your classifiers and labels are kept.")
         log.warning(message)
         self.notices.append(message)
-        return self._connect_and_migrate()
+        try:
+            return self._connect_and_migrate()
+        except sqlite3.DatabaseError as exc:
+            raise database_error(exc, self.path, "create") from None
+
+    def _aside_name(self) -> Path:
+        """A name no earlier damaged cache has (moving aside never replaces anything)."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for number in range(1, 1000):
+            aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}" + (f"-{number}" if number > 1 else ""))
+            if not any(Path(str(aside) + suffix).exists() for suffix in ("", "-wal", "-shm")):
+                return aside
+        raise CacheError(f"Too many damaged caches beside {self.path}; delete some of them.")
 
     # ---- models ----------------------------------------------------------------
     def model_id(self, key: str, dim: int) -> int:
@@ -184,7 +202,8 @@ class Cache(Database):
             "FROM photos p WHERE p.path >= ? AND p.path < ?",
             (model_id if model_id is not None else -1, lo, hi),
         )
-        return {r[1]: PhotoRecord(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6])) for r in rows}
+        records = (PhotoRecord(r[0], path_from_sql(r[1]), r[2], r[3], r[4], r[5], bool(r[6])) for r in rows)
+        return {rec.path: rec for rec in records}
 
     def write_indexed(self, model_id: int, photos: list[NewPhoto], failures: list[tuple[str, int, int, str]]) -> list[int]:
         """Store one batch of embedded photos and failures in a single transaction; return photo ids."""
@@ -200,7 +219,7 @@ class Cache(Database):
                 )
                 ids.append(photo_id)
             for path, size, mtime_ns, reason in failures:
-                photo_id = self._upsert_photo(conn, path, size, mtime_ns, None, None, None, reason, now)
+                photo_id = self._upsert_photo(conn, path, size, mtime_ns, None, None, None, printable(reason), now)
                 conn.execute("DELETE FROM embeddings WHERE photo_id=?", (photo_id,))
                 conn.execute("DELETE FROM thumbs WHERE photo_id=?", (photo_id,))
         return ids
@@ -208,7 +227,7 @@ class Cache(Database):
     @staticmethod
     def _upsert_photo(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int, fingerprint: str | None,
                       width: int | None, height: int | None, error: str | None, now: float) -> int:
-        row = conn.execute("SELECT id FROM photos WHERE path=?", (path,)).fetchone()
+        row = conn.execute("SELECT id FROM photos WHERE path=?", (sql_path(path),)).fetchone()
         if row is None and fingerprint is not None:
             row = Cache._moved_here(conn, path, size, fingerprint)
         if row:
@@ -223,7 +242,7 @@ class Cache(Database):
         cur = conn.execute(
             "INSERT INTO photos(path, size, mtime_ns, fingerprint, width, height, error, added) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (path, size, mtime_ns, fingerprint, width, height, error, now),
+            (sql_path(path), size, mtime_ns, fingerprint, width, height, error, now),
         )
         return int(cur.lastrowid)
 
@@ -235,11 +254,12 @@ class Cache(Database):
         is not embedded again. A photo that still exists at its old path is a
         copy, and a copy is a row of its own (with the same identity).
         """
-        for photo_id, old_path in conn.execute(
+        for photo_id, stored in conn.execute(
             "SELECT id, path FROM photos WHERE fingerprint=? AND size=? AND error IS NULL", (fingerprint, size)
         ).fetchall():
+            old_path = path_from_sql(stored)
             if not os.path.lexists(old_path):
-                conn.execute("UPDATE photos SET path=? WHERE id=?", (path, photo_id))
+                conn.execute("UPDATE photos SET path=? WHERE id=?", (sql_path(path), photo_id))
                 log.info("%s is %s moved; keeping its labels", path, old_path)
                 return (int(photo_id),)
         return None
@@ -249,15 +269,16 @@ class Cache(Database):
         count = 0
         with self.transaction() as conn:
             for old, new in moves:
-                if conn.execute("SELECT 1 FROM photos WHERE path=?", (new,)).fetchone():
+                if conn.execute("SELECT 1 FROM photos WHERE path=?", (sql_path(new),)).fetchone():
                     continue  # something is already known there; never merge two photos
-                count += conn.execute("UPDATE photos SET path=? WHERE path=?", (new, old)).rowcount
+                count += conn.execute("UPDATE photos SET path=? WHERE path=?", (sql_path(new), sql_path(old))).rowcount
         return count
 
     def move_photo(self, photo_id: int, new_path: str, size: int, mtime_ns: int) -> None:
         """A renamed photo keeps its id, and with it its embeddings, thumbnail and labels."""
         with self.transaction() as conn:
-            conn.execute("UPDATE photos SET path=?, size=?, mtime_ns=? WHERE id=?", (new_path, size, mtime_ns, photo_id))
+            conn.execute("UPDATE photos SET path=?, size=?, mtime_ns=? WHERE id=?",
+                         (sql_path(new_path), size, mtime_ns, photo_id))
 
     def delete_photos(self, ids: Iterable[int]) -> int:
         ids = list(ids)
@@ -270,17 +291,18 @@ class Cache(Database):
         rows = self.query(
             "SELECT path, error FROM photos WHERE path >= ? AND path < ? AND error IS NOT NULL ORDER BY path", (lo, hi)
         )
-        return [(r[0], r[1]) for r in rows]
+        return [(path_from_sql(r[0]), r[1]) for r in rows]
 
     def photo_id_for_path(self, path: str) -> int | None:
-        row = self.query_one("SELECT id FROM photos WHERE path=?", (path,))
+        row = self.query_one("SELECT id FROM photos WHERE path=?", (sql_path(path),))
         return int(row[0]) if row else None
 
     def paths_for_ids(self, ids: Iterable[int]) -> dict[int, str]:
         out: dict[int, str] = {}
         for chunk in _chunks(list(ids), 900):
             marks = ",".join("?" * len(chunk))
-            out.update(self.query(f"SELECT id, path FROM photos WHERE id IN ({marks})", chunk))
+            out.update((pid, path_from_sql(path)) for pid, path in
+                       self.query(f"SELECT id, path FROM photos WHERE id IN ({marks})", chunk))
         return out
 
     # ---- embeddings and thumbnails ----------------------------------------------
@@ -293,8 +315,8 @@ class Cache(Database):
             (model_id, lo, hi),
         )
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        paths = [r[1] for r in rows]
-        keys = [r[2] or f"path:{r[1]}" for r in rows]
+        paths = [path_from_sql(r[1]) for r in rows]
+        keys = [photo_identity(r[2], path) for r, path in zip(rows, paths, strict=True)]
         blob = b"".join(r[3] for r in rows)
         vectors = np.frombuffer(blob, dtype=np.float16).reshape(len(rows), dim).astype(np.float32)
         return EmbeddingSet(ids, paths, vectors, keys)
@@ -302,6 +324,7 @@ class Cache(Database):
     def vectors_for_keys(self, model_id: int, keys: list[str], dim: int) -> dict[str, np.ndarray]:
         """One vector per photo identity (any path holding that content), for training on labels."""
         out: dict[str, np.ndarray] = {}
+        keys = [k for k in keys if not k.startswith("path:")]  # a path identity has no fingerprint to look up
         for chunk in _chunks(keys, 900):
             marks = ",".join("?" * len(chunk))
             rows = self.query(
@@ -366,26 +389,6 @@ class Cache(Database):
     def set_setting(self, key: str, value: str) -> None:
         with self.transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", (key, value))
-
-
-def _check_not_truncated(path: Path) -> None:
-    """A database file shorter than its header says it is was cut off (a failed copy, a full disk)."""
-    try:
-        with open(path, "rb") as f:
-            header = f.read(100)
-            size = os.fstat(f.fileno()).st_size
-    except FileNotFoundError:
-        return
-    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
-        if size:
-            raise sqlite3.DatabaseError("file is not a database")
-        return
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    pages = int.from_bytes(header[28:32], "big")
-    change_counter_matches = header[24:28] == header[92:96]
-    if change_counter_matches and pages and size < pages * page_size:
-        raise sqlite3.DatabaseError(f"database disk image is malformed (truncated to {size} of {pages * page_size} bytes)")
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

@@ -24,7 +24,8 @@ categories, whatever ``W1`` holds. With labels:
   point. Its strength is chosen by cross-validation among a few values: with one or two
   labels per class the penalty keeps the head near the prior; as labels accumulate they win.
 
-The cross-validation that picks the penalty also gives the accuracy shown to the user.
+The cross-validation that picks the penalty also gives the accuracy shown to the user, and
+its held-out predictions give the accuracy dial's estimate (:mod:`photosort.core.calibration`).
 All folds and penalties train at once, as one batch of small MLPs, on one CPU thread:
 on a busy two-core machine extra threads mostly wait for each other.
 
@@ -45,11 +46,13 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .calibration import Calibration
 from .errors import ClassifierError
 from .threads import torch_threads
 
@@ -286,6 +289,16 @@ class Training:
     head: Classifier
     accuracy: float | None  # cross-validated; None when there are too few labels to say
     penalty: float
+    calibration: Calibration | None = None  # how often a filed photo is right per threshold; None like accuracy
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """The penalty chosen, its cross-validated accuracy, and every label's held-out probabilities under it."""
+
+    penalty: float
+    accuracy: float | None  # None unless every labelled class has MIN_LABELS_FOR_ACCURACY labels
+    held_out: np.ndarray | None  # n x C, each label predicted by the fold that did not see it; None without folds
 
 
 def train(base: Classifier, vectors: np.ndarray, targets: np.ndarray) -> Training:
@@ -299,8 +312,11 @@ def train(base: Classifier, vectors: np.ndarray, targets: np.ndarray) -> Trainin
         head = untrained_classifier(base.name, base.classes, base.model_key, base.dim, base.prior, base.prior_scale,
                               base.prompts)
         return Training(head, None, DEFAULT_PENALTY)
-    penalty, accuracy = select_penalty(base, vectors, targets)
-    return Training(fit_classifier(base, vectors, targets, penalty), accuracy, penalty)
+    cv = cross_validate(base, vectors, targets)
+    calibration = None
+    if cv.accuracy is not None and cv.held_out is not None:  # the same labels the accuracy needs
+        calibration = Calibration.from_held_out(cv.held_out, targets)
+    return Training(fit_classifier(base, vectors, targets, cv.penalty), cv.accuracy, cv.penalty, calibration)
 
 
 def fit_classifier(base: Classifier, vectors: np.ndarray, targets: np.ndarray, penalty: float = DEFAULT_PENALTY) -> Classifier:
@@ -309,12 +325,25 @@ def fit_classifier(base: Classifier, vectors: np.ndarray, targets: np.ndarray, p
     return problem.head(base, _train_mlps([problem], (penalty,))[0][0])
 
 
+def can_estimate_accuracy(counts_per_class: Sequence[int] | np.ndarray) -> bool:
+    """Whether labels this many per class give a cross-validated accuracy: two classes labelled, each twice."""
+    present = [int(n) for n in counts_per_class if n > 0]
+    return len(present) >= 2 and min(present) >= MIN_LABELS_FOR_ACCURACY
+
+
 def penalties_for(n_labels: int) -> tuple[float, ...]:
     return MANY_LABELS_PENALTIES if n_labels >= MANY_LABELS else PENALTIES
 
 
 def select_penalty(base: Classifier, vectors: np.ndarray, targets: np.ndarray) -> tuple[float, float | None]:
-    """The penalty with the best class-balanced cross-validated accuracy, and that plain accuracy.
+    """The penalty with the best class-balanced cross-validated accuracy, and that plain accuracy."""
+    cv = cross_validate(base, vectors, targets)
+    return cv.penalty, cv.accuracy
+
+
+def cross_validate(base: Classifier, vectors: np.ndarray, targets: np.ndarray) -> CrossValidation:
+    """The penalty with the best class-balanced cross-validated accuracy, that plain accuracy, and the
+    held-out probabilities behind it (which :mod:`photosort.core.calibration` turns into the accuracy dial).
 
     Ties (common with few labels) go to the better cross-validated likelihood, which prefers
     the penalty that is confident only where the labels support it.
@@ -329,7 +358,7 @@ def select_penalty(base: Classifier, vectors: np.ndarray, targets: np.ndarray) -
     counts = np.bincount(targets, minlength=len(base.classes))
     present = counts[counts > 0]
     if len(targets) < 2 or len(present) < 2:
-        return DEFAULT_PENALTY, None
+        return CrossValidation(DEFAULT_PENALTY, None, None)
     penalties = penalties_for(len(targets))
     folds = stratified_folds(targets, min(MAX_FOLDS if len(targets) < MANY_LABELS else 3, len(targets)))
     log_probs = _cross_validated_log_probabilities(base, vectors, targets, folds, penalties)
@@ -338,8 +367,8 @@ def select_penalty(base: Classifier, vectors: np.ndarray, targets: np.ndarray) -
     balanced_accuracy = (correct / counts[targets]).sum(axis=1)
     balanced_likelihood = (log_probs[:, rows, targets] / counts[targets]).sum(axis=1)
     best = max(range(len(penalties)), key=lambda i: (round(float(balanced_accuracy[i]), 9), balanced_likelihood[i]))
-    enough = present.min() >= MIN_LABELS_FOR_ACCURACY
-    return penalties[best], float(correct[best].mean()) if enough else None
+    accuracy = float(correct[best].mean()) if can_estimate_accuracy(counts) else None
+    return CrossValidation(penalties[best], accuracy, np.exp(log_probs[best]))
 
 
 def _cross_validated_log_probabilities(base: Classifier, vectors: np.ndarray, targets: np.ndarray, folds: np.ndarray,

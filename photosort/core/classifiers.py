@@ -10,6 +10,7 @@ and the window: both reach it as ``engine.classifiers``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import stat
@@ -25,6 +26,7 @@ from .classifier import FEW_LABELS, MAX_CLASSES, MAX_FILE_BYTES, MAX_NAME_CHARS,
 from .errors import BadFileError, ClassifierError, os_error
 from .progress import CancelToken, check_cancel
 from .userdata import StoredClassifier
+from .wording import plural
 from .zeroshot import Category
 
 if TYPE_CHECKING:
@@ -125,8 +127,7 @@ class Classifiers:
         model is the user's choice (the window asks; ``photosort train`` does it).
         """
         c = self.stored(name)
-        labels = self._store.labels(c.id)
-        if c.model_key == self._engine.model_key and (c.weights is None or (labels and c.trained_on != len(labels))):
+        if c.model_key == self._engine.model_key and (c.weights is None or _labels_changed(c, self._store.labels(c.id))):
             self.train(c.name)
         return self.load(c.name)
 
@@ -157,9 +158,9 @@ class Classifiers:
             raise ClassifierError("A classifier needs at least one class.")
         if len(categories) > MAX_CLASSES:
             raise ClassifierError(f"A classifier can have at most {MAX_CLASSES} classes.")
-        head = self._untrained(name, categories, use_prior)
-        self._save(head)
-        return head
+        created = self._untrained(name, categories, use_prior)
+        self._save(created)
+        return created
 
     def rename(self, old: str, new: str) -> str:
         """Rename a classifier; it keeps its labels and weights. Returns the new name as stored."""
@@ -204,11 +205,13 @@ class Classifiers:
         check_cancel(cancel)
         training = train(base, vectors, targets)
         per_class = {cls: int((targets == i).sum()) for i, cls in enumerate(base.classes)}
-        head = training.head
-        head.metrics = {"labels": len(records), "labels_per_class": per_class, "cv_accuracy": training.accuracy,
-                        "penalty": training.penalty, "prior_weight": head.prior_weight}
+        trained = training.head
+        trained.metrics = {"labels": len(records), "labels_digest": labels_digest({r.photo: r.label for r in records}),
+                           "labels_per_class": per_class, "cv_accuracy": training.accuracy,
+                           "penalty": training.penalty, "prior_weight": trained.prior_weight,
+                           "calibration": None if training.calibration is None else training.calibration.to_json()}
         check_cancel(cancel)
-        self._save(head)
+        self._save(trained)
         missing = sorted(r.path or r.photo for r in usable if r.photo not in key_vectors)
         return TrainReport(base.name, base.classes, len(found), per_class, training.accuracy, missing,
                            [cls for cls, n in per_class.items() if n < FEW_LABELS])
@@ -235,15 +238,21 @@ class Classifiers:
 
     def import_file(self, path: str | os.PathLike[str], name: str | None = None) -> Classifier:
         """Add a classifier from a file made by export; refused unless it is a valid classifier for this model."""
-        key, dim = self._engine.identity
-        head = Classifier.from_bytes(read_classifier_file(path), expected_model_key=key, expected_dim=dim)
-        new_name = checked_name(name if name is not None else head.name)
+        imported = self.read_file(path)
+        new_name = checked_name(name if name is not None else imported.name)
         if self._store.classifier(new_name) is not None:
             raise ClassifierError(f"A classifier named '{new_name}' already exists; import it under another name "
                                   "(--name).")
-        head = head.renamed(new_name)
-        self._save(head)
-        return head
+        imported = imported.renamed(new_name)
+        # Its labels stay on the computer that made it: it is up to date with the (no) labels here.
+        imported.metrics = {**imported.metrics, "labels_digest": labels_digest({})}
+        self._save(imported)
+        return imported
+
+    def read_file(self, path: str | os.PathLike[str]) -> Classifier:
+        """A classifier file, checked (a regular file, not too big, safetensors, made for this model), not stored."""
+        key, dim = self._engine.identity
+        return Classifier.from_bytes(read_classifier_file(path), expected_model_key=key, expected_dim=dim)
 
     def unique_name(self, name: str) -> str:
         """``name``, or ``name (2)``, ``name (3)``... when a classifier already has it (names match in any case)."""
@@ -254,8 +263,9 @@ class Classifiers:
         return candidate
 
     # ---- internals --------------------------------------------------------------------------------
-    def _save(self, head: Classifier) -> int:
-        return self._store.save_classifier(head.name, head.model_key, head.classes, head.to_bytes(), head.metrics)
+    def _save(self, classifier: Classifier) -> int:
+        return self._store.save_classifier(classifier.name, classifier.model_key, classifier.classes,
+                                           classifier.to_bytes(), classifier.metrics)
 
     def _untrained(self, name: str, categories: list[Category], use_prior: bool) -> Classifier:
         key, dim = self._engine.identity
@@ -360,3 +370,28 @@ def _link_without_overwriting(tmp: str, target: Path) -> None:
         if target.exists():
             raise FileExistsError(str(target)) from None
         os.replace(tmp, target)
+
+
+def labels_digest(labels: dict[str, str]) -> str:
+    """A fingerprint of exactly which photo has which label: changes when any label changes, not only the count."""
+    digest = hashlib.blake2b(digest_size=16)
+    for photo, label in sorted(labels.items()):
+        digest.update(f"{photo}\0{label}\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
+def _labels_changed(stored: StoredClassifier, labels: dict[str, str]) -> bool:
+    """Whether the labels differ from those of the last training (one trained before 0.3 knows only their count)."""
+    digest = stored.metrics.get("labels_digest")
+    if digest is None:
+        return bool(labels) and stored.trained_on != len(labels)
+    return digest != labels_digest(labels)
+
+
+def describe_import(classifier: Classifier) -> str:
+    """What the user is told after an import (CLI and window alike): its classes and how good it was."""
+    text = f"Imported the classifier '{classifier.name}' ({', '.join(classifier.classes)})"
+    accuracy, labels = classifier.metrics.get("cv_accuracy"), classifier.metrics.get("labels")
+    if isinstance(accuracy, float) and isinstance(labels, int) and labels:
+        text += f": accuracy {accuracy:.0%} (cross-validated on {plural(labels, 'label')} where it was made)"
+    return text + "."

@@ -11,6 +11,18 @@ database is refused instead of getting photosort's tables added to it. Every
 ``sqlite3`` error leaves this module as a :mod:`~photosort.core.errors` error
 (:func:`~photosort.core.errors.database_error`). A connection belongs to the
 thread that opened it; other threads open their own.
+
+Damage is for SQLite to judge: a file is treated as damaged only when SQLite
+itself reports SQLITE_CORRUPT or SQLITE_NOTADB, or when its header promises
+more pages than the file holds, and then only if ``PRAGMA quick_check`` on it
+agrees. A WAL database whose checkpoint a full disk cut short looks truncated
+but is whole (the WAL holds the rest), and a full disk, a lock or a permission
+problem is never damage: such a file is opened, or refused with its reason,
+but never moved aside.
+
+Paths, and keys that hold one, are stored as their bytes (:func:`sql_path`):
+a name that is not UTF-8 (see :mod:`photosort.core.paths`) cannot be SQLite
+text, and bytes keep every lookup, range and uniqueness exact.
 """
 
 from __future__ import annotations
@@ -21,12 +33,35 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import overload
 
-from .errors import StoreDamagedError, StoreError, database_error, os_error
+from .errors import StoreDamagedError, StoreError, database_error, is_corruption, os_error
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S = 60.0
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+# ---- how paths are stored ----------------------------------------------------------------------
+def sql_path(path: str) -> bytes:
+    """A path (or a key holding one) as both databases store it: its exact bytes (``os.fsencode``)."""
+    return os.fsencode(path)
+
+
+@overload
+def path_from_sql(value: bytes | str) -> str: ...
+@overload
+def path_from_sql(value: None) -> None: ...
+def path_from_sql(value: bytes | str | None) -> str | None:
+    """The path :func:`sql_path` stored (text written before schemas stored bytes reads the same)."""
+    return None if value is None else os.fsdecode(value)
+
+
+def path_range(root: str) -> tuple[bytes, bytes]:
+    """Bounds such that ``lo <= path < hi`` selects exactly the stored paths under ``root``."""
+    prefix = sql_path(root if root.endswith(os.sep) else root + os.sep)
+    return prefix, prefix[:-1] + bytes([prefix[-1] + 1])
 
 
 class NewerSchema(Exception):
@@ -66,16 +101,35 @@ class Database:
 
     # ---- opening ------------------------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
-        """Open and migrate; a newer schema is opened read-only; damage goes to :meth:`_damaged`."""
+        """Open and migrate; a newer schema is opened read-only; what SQLite judges damaged goes to :meth:`_damaged`."""
+        verdict = self._verdict() if _header_promises_more(self.path) else None
+        if verdict is None:
+            try:
+                return self._connect_and_migrate()
+            except NewerSchema as newer:
+                return self._open_read_only(newer)
+            except sqlite3.DatabaseError as exc:
+                verdict = self._verdict() if is_corruption(exc) else None
+                if verdict is None:
+                    raise database_error(exc, self.path, "open") from None
+        log.warning("SQLite finds %s damaged: %s", self.path, verdict)
+        return self._damaged(StoreDamagedError(f"{self.path} is damaged ({verdict})."))
+
+    def _verdict(self) -> str | None:
+        """SQLite's own judgement of the file: what is wrong with it, or None when it is sound.
+
+        None too when SQLite cannot judge it now (busy, a full disk, no
+        permission): only damage SQLite sees makes photosort doubt a file.
+        """
         try:
-            return self._connect_and_migrate()
-        except NewerSchema as newer:
-            return self._open_read_only(newer)
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            try:
+                rows = conn.execute("PRAGMA quick_check(1)").fetchall()
+            finally:
+                conn.close()
         except sqlite3.DatabaseError as exc:
-            translated = database_error(exc, self.path, "open")
-            if isinstance(translated, StoreDamagedError):
-                return self._damaged(translated)
-            raise translated from None
+            return str(exc) if is_corruption(exc) else None
+        return None if rows == [("ok",)] else str(rows[0][0] if rows else "no answer to quick_check")
 
     def _damaged(self, error: StoreDamagedError) -> sqlite3.Connection:
         """What to do with a file SQLite says is damaged: by default, refuse to touch it."""
@@ -129,7 +183,7 @@ class Database:
             conn.execute(f"PRAGMA application_id={self.APPLICATION_ID}")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn, self.path)
             raise
 
     def _open_read_only(self, newer: NewerSchema) -> sqlite3.Connection:
@@ -190,10 +244,7 @@ class Database:
             raise database_error(exc, self.path, "write") from None
 
     def _rollback(self) -> None:
-        try:
-            self._conn.execute("ROLLBACK")
-        except sqlite3.Error as exc:  # SQLite may have rolled back already (a full disk does)
-            log.debug("rollback of %s: %s", self.path, exc)
+        _rollback(self._conn, self.path)
 
     def integrity_ok(self) -> bool:
         return self.query("PRAGMA integrity_check")[0][0] == "ok"
@@ -201,3 +252,33 @@ class Database:
     def checkpoint(self) -> None:
         """Fold the WAL into the main file (before the file is renamed or copied)."""
         self.query("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _rollback(conn: sqlite3.Connection, path: Path) -> None:
+    """Roll back if a transaction is open; SQLite may have rolled back already (a full disk does)."""
+    try:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        log.debug("rollback of %s: %s", path, exc)
+
+
+def _header_promises_more(path: Path) -> bool:
+    """The file is shorter than its header says (a cut-off copy, or a checkpoint a full disk interrupted).
+
+    Only a reason to ask SQLite (:meth:`Database._verdict`), never a verdict:
+    in WAL mode the rest of the pages may be in the WAL, and then the file is whole.
+    """
+    try:
+        with open(path, "rb") as f:
+            header = f.read(100)
+            size = os.fstat(f.fileno()).st_size
+    except OSError:
+        return False  # missing, or unreadable: SQLite will say so when it opens it
+    if len(header) < 100 or not header.startswith(SQLITE_HEADER):
+        return False  # not SQLite's (or empty): SQLite itself says so with SQLITE_NOTADB
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    size_is_valid = header[24:28] == header[92:96]
+    return bool(size_is_valid and pages and size < pages * page_size)

@@ -33,6 +33,8 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image, ImageFile
 
+from .paths import NAME_TOO_LONG, is_name_too_long
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -125,6 +127,8 @@ def decode_photo(path: str, prep: Preprocess, max_pixels: int = DEFAULT_MAX_PIXE
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with open(path, "rb") as f:
+                if os.fstat(f.fileno()).st_size == 0:
+                    raise DecodeError("empty file (0 bytes): an interrupted copy or download?")
                 image, width, height = _load_upright(f, prep, max_pixels)
                 pixels = model_input(image, prep)
                 thumb = make_thumbnail(image)
@@ -280,6 +284,8 @@ def encode_thumbnail(thumb: Image.Image | np.ndarray) -> bytes:
 
 def _reason(exc: BaseException) -> str:
     """A short, human reason for a decode failure."""
+    if is_name_too_long(exc):
+        return NAME_TOO_LONG
     if isinstance(exc, FileNotFoundError):
         return "file vanished while reading"
     if isinstance(exc, PermissionError):

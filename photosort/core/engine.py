@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import Cache, EmbeddingSet
+from .cache import Cache, EmbeddingSet, photo_identity
 from .classifiers import Classifiers
 from .config import Settings
 from .errors import os_error
@@ -65,14 +65,20 @@ class Engine:
             self._cache = Cache(self.settings.cache_path)
         return self._cache
 
-    def encoder(self):  # -> ClipEncoder; imported lazily so start-up stays fast
+    def encoder(self, progress: ProgressFn | None = None, cancel: CancelToken | None = None):  # -> ClipEncoder
+        """The model, loaded on first use (imported lazily so start-up stays fast).
+
+        A hub model not yet downloaded is downloaded first: ``progress`` gets its
+        ``Progress("downloading", bytes, total)``, ``cancel`` stops it (kept, resumed next time).
+        """
         if self._encoder is None:
             from .model import load_encoder
 
             if self._on_model_load:
                 self._on_model_load(True)
             try:
-                self._encoder = load_encoder(self.settings, reserve_cores=self.options.reserve_cores)
+                self._encoder = load_encoder(self.settings, reserve_cores=self.options.reserve_cores,
+                                             progress=progress, cancel=cancel)
             finally:
                 if self._on_model_load:
                     self._on_model_load(False)
@@ -112,8 +118,8 @@ class Engine:
     def index(self, folder: str | os.PathLike[str], progress: ProgressFn | None = None,
               cancel: CancelToken | None = None, on_batch: Callable[[list[int]], None] | None = None) -> IndexReport:
         key, dim = self.identity
-        report = index_folder(folder, self.cache, key, dim, self.encoder, progress=progress, cancel=cancel,
-                              on_batch=on_batch, options=self.options)
+        report = index_folder(folder, self.cache, key, dim, lambda: self.encoder(progress, cancel), progress=progress,
+                              cancel=cancel, on_batch=on_batch, options=self.options)
         report.model = self.settings.model
         if self._encoder is not None:
             report.device, report.precision = self._encoder.device.type, self._encoder.precision.name
@@ -137,7 +143,7 @@ class Engine:
         found = [i for i in ids if i in vectors and i in paths]
         matrix = np.stack([vectors[i] for i in found]) if found else np.zeros((0, dim), np.float32)
         return EmbeddingSet(np.asarray(found, np.int64), [paths[i] for i in found], matrix,
-                            [keys.get(i, f"path:{paths[i]}") for i in found])
+                            [photo_identity(keys.get(i), paths[i]) for i in found])
 
     def vectors_for_keys(self, keys: list[str]) -> dict[str, np.ndarray]:
         _, dim = self.identity
@@ -191,8 +197,11 @@ class Engine:
 
     def undo_move(self, journal: str | os.PathLike[str], progress: ProgressFn | None = None,
                   cancel: CancelToken | None = None) -> UndoResult:
-        """Put back the photos of a move export; they keep their vectors at their old place."""
-        return undo_move(Path(journal), progress=progress, cancel=cancel)
+        """Put back the photos of a move export; they keep their vectors (and labels) at their old place."""
+        result = undo_move(Path(journal), progress=progress, cancel=cancel)
+        if result.moved_back:
+            self.cache.repoint([(str(new), str(old)) for new, old in result.moved_back])
+        return result
 
     def _record_moves(self, placed: list[Placed]) -> None:
         moved = [(str(p.source), str(p.destination)) for p in placed if p.method in ("move", "copy+delete")]

@@ -14,6 +14,7 @@ dialog with a button for its action. Cancelling is not an error: it is
 from __future__ import annotations
 
 import errno
+import shutil
 import sqlite3
 from dataclasses import dataclass
 from enum import Enum
@@ -50,6 +51,12 @@ class ModelLoadError(PhotosortError):
     """The CLIP model cannot be loaded (offline, wrong id, broken folder)."""
 
     action = Action.SETTINGS
+
+
+class ModelDownloadError(ModelLoadError):
+    """Downloading the model stopped (connection lost or refused, the hub failing); what arrived is kept."""
+
+    action = Action.RETRY  # trying again continues the download where it stopped
 
 
 class StoreError(PhotosortError):
@@ -98,6 +105,12 @@ class ExportError(PhotosortError):
     """An export could not be planned or carried out safely."""
 
 
+class ExportBusyError(ExportError):
+    """Another export, finish or undo of the same library is running; nothing was changed."""
+
+    action = Action.RETRY
+
+
 class Cancelled(Exception):
     """The user asked long work to stop; what was finished is kept."""
 
@@ -116,21 +129,69 @@ def os_error(exc: OSError, what: str, path: str | Path | None = None) -> Photoso
     return PhotosortError(f"Cannot {what}{where}: {reason}.")
 
 
+# SQLite's primary result codes (https://sqlite.org/rescode.html) that photosort tells apart.
+SQLITE_PERM, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY, SQLITE_IOERR = 3, 5, 6, 8, 10
+SQLITE_CORRUPT, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_AUTH, SQLITE_NOTADB = 11, 13, 14, 23, 26
+_LOW_SPACE_BYTES = 1 << 20  # an I/O error with less free space than this is a full disk
+
+
+def sqlite_code(exc: sqlite3.Error) -> int | None:
+    """SQLite's primary result code of an error (Python 3.11+); None where Python does not say."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def is_corruption(exc: sqlite3.Error) -> bool:
+    """SQLite itself says the file is damaged (SQLITE_CORRUPT) or is no database (SQLITE_NOTADB).
+
+    The only errors that may make photosort doubt a file: a full disk, a lock
+    or a permission problem is never damage.
+    """
+    code = sqlite_code(exc)
+    if code is not None:
+        return code in (SQLITE_CORRUPT, SQLITE_NOTADB)
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text
+
+
 def database_error(exc: sqlite3.Error, path: str | Path, what: str = "use") -> PhotosortError:
     """A SQLite error on the database at ``path``, translated once, where the database is used."""
-    text = str(exc).lower()
-    name = Path(path).name
-    if "full" in text:
+    name, kind = Path(path).name, _kind(exc, Path(path))
+    if kind == "full":
         return DiskFullError(f"Cannot {what} {name} in {Path(path).parent}: the disk is full. Free some space and "
                              "try again; everything saved before is kept.")
-    if "locked" in text or "busy" in text:
+    if kind == "busy":
         return StoreBusyError(f"{name} is busy: another photosort is writing to it. Try again when it has finished.")
-    if "readonly" in text or "read-only" in text or "permission" in text or "unable to open" in text:
+    if kind == "denied":
         return StoreError(f"Cannot {what} {path}: it cannot be written (check the folder's permissions and free "
                           "space), or choose another data folder in Settings.")
-    if "malformed" in text or "not a database" in text or "corrupt" in text:
+    if kind == "damaged":
         return StoreDamagedError(f"{path} is damaged ({exc}).")
     return StoreError(f"Cannot {what} {path}: {exc}.")
+
+
+def _kind(exc: sqlite3.Error, path: Path) -> str:
+    """What kind of failure a SQLite error is: by its result code where Python gives it, else by its text."""
+    code, text = sqlite_code(exc), str(exc).lower()
+    if is_corruption(exc):
+        return "damaged"
+    if code == SQLITE_FULL or (code is None and "full" in text):
+        return "full"
+    if (code == SQLITE_IOERR or "disk i/o error" in text) and _low_on_space(path):
+        return "full"  # SQLite reports some writes a full disk refused (the WAL index, a sync) as I/O errors
+    if code in (SQLITE_BUSY, SQLITE_LOCKED) or (code is None and ("locked" in text or "busy" in text)):
+        return "busy"
+    if code in (SQLITE_READONLY, SQLITE_PERM, SQLITE_CANTOPEN, SQLITE_AUTH) or (code is None and any(
+            word in text for word in ("readonly", "read-only", "permission", "unable to open"))):
+        return "denied"
+    return "other"
+
+
+def _low_on_space(path: Path) -> bool:
+    try:
+        return shutil.disk_usage(path.parent if path.parent.exists() else ".").free < _LOW_SPACE_BYTES
+    except OSError:
+        return False
 
 
 # ---- the one mapping to the user --------------------------------------------------------------

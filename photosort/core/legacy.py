@@ -17,6 +17,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+from .cache import photo_identity
 from .config import CACHE_DB, LEGACY_DB
 from .errors import database_error, os_error
 from .userdata import Label, StoredClassifier, UserStore
@@ -57,7 +58,7 @@ def _read_classifiers(legacy: Path) -> list[tuple[StoredClassifier, list[Label]]
                 rows = conn.execute(
                     "SELECT p.fingerprint, l.label, p.path FROM labels l JOIN photos p ON p.id = l.photo_id "
                     "WHERE l.head_id=?", (head_id,)).fetchall()
-                labels = [Label(fp or f"path:{path}", label, path) for fp, label, path in rows]
+                labels = [Label(photo_identity(fp, path), label, path) for fp, label, path in rows]
                 out.append((StoredClassifier(0, name, model_key, tuple(json.loads(classes)), weights,
                                              json.loads(metrics or "{}")), labels))
             return out

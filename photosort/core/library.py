@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .cache import EmbeddingSet
+from .calibration import TARGET_NEEDS_CLASSIFIER, AutoFiling, Calibration, auto_filing, check_target, no_estimate
 from .classifiers import TrainReport, unique_categories
 from .errors import ExportError, LabelsError, PhotosortError, UsageError
 from .export import ExportItem, ExportPlan, plan_export
@@ -70,6 +71,7 @@ class SortResult:
     classes: list[str]
     photos: EmbeddingSet
     decision: Decision
+    filing: AutoFiling | None = None  # sorted at a target accuracy: its thresholds and counts
 
     def category_of(self, i: int) -> str | None:
         best = int(self.decision.best[i])
@@ -91,6 +93,7 @@ class SortResult:
                 for i, path in enumerate(self.photos.paths)
             ],
             "counts": {("unsure" if k is None else k): v for k, v in self.counts().items()},
+            **({"auto_filing": self.filing.to_json(self.classes)} if self.filing is not None else {}),
         }
 
 
@@ -194,14 +197,32 @@ class Library:
         by_key = self._engine.classifiers.labels(c.name)
         return np.fromiter((index.get(by_key.get(key, ""), NO_LABEL) for key in photos.keys), np.int64, len(photos))
 
-    def sort(self, sorting: Sorting, threshold: float = DEFAULT_THRESHOLD) -> SortResult:
-        """Every photo held, in the group the user sees: its label's, else its prediction's, else unsure."""
+    def sort(self, sorting: Sorting, threshold: float = DEFAULT_THRESHOLD, target_accuracy: float | None = None, *,
+             require_estimate: bool = True) -> SortResult:
+        """Every photo held, in the group the user sees: its label's, else its prediction's, else unsure.
+
+        With ``target_accuracy`` a classifier's thresholds come from its labels
+        (:mod:`photosort.core.calibration`); where it has no estimate (typed
+        categories, too few labels, trained before estimates) that is a usage error,
+        or with ``require_estimate=False`` (the window) ``threshold`` applies.
+        """
         if not sorting.classifier and not sorting.categories:
             raise UsageError("No categories given: type at least one, e.g. --categories \"beach, city\".")
         if not 0.0 <= threshold <= 1.0:
             raise UsageError(f"The threshold must be between 0 and 1 (got {threshold}).")
+        if target_accuracy is not None:
+            check_target(target_accuracy)
+            if not sorting.classifier and require_estimate:
+                raise UsageError(TARGET_NEEDS_CLASSIFIER)
         scores = self.scores(sorting)
-        return SortResult(scores.classes, self.photos, decide(scores.probabilities, threshold, scores.labels))
+        calibration = None if target_accuracy is None or scores.classifier is None else \
+            Calibration.of(scores.classifier.metrics, len(scores.classes))
+        if calibration is None:
+            if target_accuracy is not None and require_estimate:
+                raise UsageError(no_estimate(sorting.classifier))
+            return SortResult(scores.classes, self.photos, decide(scores.probabilities, threshold, scores.labels))
+        filing = auto_filing(calibration, target_accuracy, scores.probabilities, scores.labels)
+        return SortResult(scores.classes, self.photos, filing.decision, filing)
 
     def least_sure(self, classifier: str, limit: int = 20) -> list[int]:
         """"Label these next": ids of unlabelled photos the classifier is least sure about, least first."""
@@ -248,25 +269,40 @@ class Library:
             raise UsageError("Empty search: type what you are looking for.")
         if limit <= 0:
             raise UsageError("--limit must be at least 1.")
+        return [(self._paths[self._row[pid]], score) for pid, score in self.text_hits(query, limit)]
+
+    def text_hits(self, query: str, limit: int) -> list[tuple[int, float]]:
+        """The photos that best match a text by meaning (CLIP text → image): (photo id, cosine), best first."""
+        if not query.strip():
+            raise UsageError("Empty search: type what you are looking for.")
         vectors = self._vectors[: len(self._ids)]
         return self._top(vectors @ self._engine.text_vectors([query.strip()])[0], limit)
 
-    def search_like(self, photo: str | os.PathLike[str], limit: int = 20) -> list[tuple[str, float]]:
-        if limit <= 0:
-            raise UsageError("--limit must be at least 1.")
-        target = self._find_photo(photo)
+    def like_hits(self, photo_id: int, limit: int) -> list[tuple[int, float]]:
+        """The photos that look most like this one (image → image): (photo id, cosine), best first, itself left out."""
+        target = self._row.get(photo_id)
+        if target is None:
+            raise PhotosortError("That photo is no longer in the open folders.")
         vectors = self._vectors[: len(self._ids)]
         scores = vectors @ vectors[target]
         scores[target] = -np.inf
         return self._top(scores, limit)
 
-    def _top(self, scores: np.ndarray, limit: int) -> list[tuple[str, float]]:
-        limit = max(0, min(limit, len(scores)))
+    def search_like(self, photo: str | os.PathLike[str], limit: int = 20) -> list[tuple[str, float]]:
+        if limit <= 0:
+            raise UsageError("--limit must be at least 1.")
+        hits = self.like_hits(self._ids[self._find_photo(photo)], limit)
+        return [(self._paths[self._row[pid]], score) for pid, score in hits]
+
+    def _top(self, scores: np.ndarray, limit: int) -> list[tuple[int, float]]:
+        if limit <= 0:
+            raise UsageError("--limit must be at least 1.")
+        limit = min(limit, len(scores))
         if limit == 0:
             return []
         top = np.argpartition(-scores, limit - 1)[:limit]
         top = top[np.argsort(-scores[top], kind="stable")]
-        return [(self._paths[i], float(scores[i])) for i in top if np.isfinite(scores[i])]
+        return [(self._ids[i], float(scores[i])) for i in top if np.isfinite(scores[i])]
 
     def _find_photo(self, photo: str | os.PathLike[str]) -> int:
         candidate = Path(photo).expanduser()

@@ -1,8 +1,10 @@
 """The frozen CLIP encoder: loading it, and turning pixels and text into unit vectors.
 
-Loading goes through Hugging Face ``from_pretrained``, so a user with internet
-gets ``openai/clip-vit-base-patch32`` downloaded and cached on first use and a
-local model folder works offline.
+A hub id is first brought into the Hugging Face cache by
+:mod:`photosort.core.download` (only the files needed, with byte progress,
+cancellable, resumed after an interruption, never a network call once it is
+there); ``from_pretrained`` then loads the local folder. A local model folder
+is loaded as it is.
 
 Precision is chosen per device at run time. Figures: ViT-B/32 stand-in, 2
 cores of a Sapphire Rapids Xeon (AMX), batches of 16, ``photosort bench``;
@@ -48,7 +50,8 @@ import torch
 
 from .config import Settings
 from .decode import Preprocess
-from .errors import ModelLoadError
+from .errors import ModelLoadError, PhotosortError
+from .progress import CancelToken, ProgressFn
 from .threads import cpu_cores, plan_threads
 
 log = logging.getLogger(__name__)
@@ -246,9 +249,13 @@ def _normalise(features: torch.Tensor) -> torch.Tensor:
     return features / features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
-def load_encoder(settings: Settings, reserve_cores: int = 0) -> ClipEncoder:
+def load_encoder(settings: Settings, reserve_cores: int = 0, progress: ProgressFn | None = None,
+                 cancel: CancelToken | None = None) -> ClipEncoder:
     """Load the CLIP model named in ``settings``; ModelLoadError with a fix when that fails.
 
+    A hub model not yet on this computer is downloaded first, reporting
+    ``Progress("downloading", bytes, total)`` to ``progress``; ``cancel`` stops
+    that download (Cancelled; what arrived is kept and the next run resumes).
     ``reserve_cores`` is the indexing run's (``PipelineOptions.reserve_cores``):
     fast mode compiles the model for the torch thread count indexing will use,
     which is smaller when a core is left to the window.
@@ -256,18 +263,21 @@ def load_encoder(settings: Settings, reserve_cores: int = 0) -> ClipEncoder:
     from transformers import AutoTokenizer, CLIPModel
     from transformers.utils import logging as hf_logging
 
+    from .download import model_folder
+
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     name = settings.model
+    folder = str(model_folder(name, progress, cancel))
     device, notice = pick_device(settings.device)
     precision = pick_precision(device, settings.mode)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             # Eager attention: ~10 % faster than SDPA for ViT-B/32 on a CPU, same on a GPU at this size.
-            model = CLIPModel.from_pretrained(name, dtype=torch.float32, attn_implementation="eager")
-            tokenizer = AutoTokenizer.from_pretrained(name)
-            prep, mean, std = _read_preprocessing(name)
+            model = CLIPModel.from_pretrained(folder, dtype=torch.float32, attn_implementation="eager")
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+            prep, mean, std = _read_preprocessing(folder)
             fingerprint, _ = model_fingerprint(name)
     except Exception as exc:
         raise ModelLoadError(_load_failure_message(name, exc)) from None
@@ -331,12 +341,10 @@ def _use_persistent_compile_cache(settings: Settings) -> None:
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(folder))
 
 
-def _read_preprocessing(name: str) -> tuple[Preprocess, tuple[float, ...], tuple[float, ...]]:
-    """Resize/crop sizes and normalisation from the model's own preprocessor_config.json."""
-    from transformers.utils import cached_file
-
-    path = cached_file(name, "preprocessor_config.json", _raise_exceptions_for_missing_entries=False)
-    config = json.loads(Path(path).read_text()) if path else {}
+def _read_preprocessing(folder: str) -> tuple[Preprocess, tuple[float, ...], tuple[float, ...]]:
+    """Resize/crop sizes and normalisation from the model folder's own preprocessor_config.json (CLIP's without one)."""
+    path = Path(folder, "preprocessor_config.json")
+    config = json.loads(path.read_text()) if path.is_file() else {}
     size = config.get("size", 224)
     size = size.get("shortest_edge", size.get("height", 224)) if isinstance(size, dict) else size
     crop = config.get("crop_size", size)
@@ -367,35 +375,16 @@ def model_fingerprint(name: str) -> tuple[str, int]:
 
 
 def _model_file(name: str, filename: str) -> str:
-    """A file of the model: local folder or Hugging Face cache first, then a download.
+    """A file of the model: in its local folder, or a hub model's from the Hugging Face cache, else downloaded alone."""
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        path = folder / filename
+        if not path.is_file():
+            raise FileNotFoundError(f"no {filename} in the folder")
+        return str(path)
+    from .download import model_file
 
-    Offline, the hub client retries for half a minute before giving up; a
-    failed name lookup tells us at once that there is no network to wait for.
-    """
-    from transformers.utils import cached_file
-
-    try:
-        return cached_file(name, filename, local_files_only=True)
-    except OSError:
-        if os.path.isdir(os.path.expanduser(name)) or not _hub_reachable():
-            raise
-    return cached_file(name, filename)
-
-
-def _hub_reachable() -> bool:
-    import socket
-    from urllib.parse import urlparse
-
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false") or any(
-        os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
-    ):
-        return os.environ.get("HF_HUB_OFFLINE", "0") in ("0", "", "false")
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
-    try:
-        socket.getaddrinfo(host, 443)
-    except OSError:
-        return False
-    return True
+    return str(model_file(name, filename))
 
 
 def model_identity(settings: Settings) -> tuple[str, int]:
@@ -405,6 +394,8 @@ def model_identity(settings: Settings) -> tuple[str, int]:
     """
     try:
         fingerprint, dim = model_fingerprint(settings.model)
+    except PhotosortError:
+        raise  # already says what to do (offline, no such model, no connection)
     except Exception as exc:
         raise ModelLoadError(_load_failure_message(settings.model, exc)) from None
     device, _ = pick_device(settings.device)
@@ -431,7 +422,6 @@ def _load_failure_message(name: str, exc: BaseException) -> str:
     if name.startswith((os.path.sep, ".", "~")) and not os.path.exists(os.path.expanduser(name)):
         return f"Model folder not found: {name}. Check the path, or use a Hugging Face model id."
     return (
-        f"Could not load the CLIP model '{name}': it is not a local folder and could not be downloaded "
-        "(offline, or a wrong model id?). Connect to the internet once so it can be downloaded, "
-        "or choose a local model folder with --model / PHOTOSORT_MODEL."
+        f"Could not load the CLIP model '{name}': {str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__}. "
+        "Choose another model or a local model folder: Settings → Model in the window, --model on the command line."
     )

@@ -1,6 +1,6 @@
 """The one contract for long work: a plain function taking ``progress`` and ``cancel``.
 
-Indexing, exporting, undoing, finishing a move and training all have the shape
+Indexing, exporting, undoing, finishing a move, training and downloading the model all have the shape
 ``work(..., progress: ProgressFn | None = None, cancel: CancelToken | None = None)``.
 ``progress`` receives :class:`Progress` reports, already throttled here by
 :class:`Reporter` (a few per second, plus the first and the last), so neither

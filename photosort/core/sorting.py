@@ -34,9 +34,15 @@ class Decision:
         return self.labels >= 0
 
 
-def decide(probabilities: np.ndarray, threshold: float = DEFAULT_THRESHOLD,
+def decide(probabilities: np.ndarray, threshold: float | np.ndarray = DEFAULT_THRESHOLD,
            labels: np.ndarray | None = None) -> Decision:
-    """Predictions below ``threshold`` are unsure; a labelled photo goes where its label says, with score 1."""
+    """Predictions below ``threshold`` are unsure; a labelled photo goes where its label says, with score 1.
+
+    ``threshold`` is one number for every class, or one per class (C; ``inf``: that class
+    is never predicted with enough confidence), as a target accuracy gives them
+    (:mod:`photosort.core.calibration`): a prediction is kept when its probability reaches
+    the threshold of the class it predicts.
+    """
     n, classes = probabilities.shape
     labels = np.full(n, NO_LABEL, np.int64) if labels is None else np.asarray(labels, np.int64)
     if classes == 0:
@@ -44,7 +50,9 @@ def decide(probabilities: np.ndarray, threshold: float = DEFAULT_THRESHOLD,
     else:
         top = np.nan_to_num(probabilities, nan=-1.0).argmax(axis=1)
         confidence = probabilities[np.arange(n), top].astype(np.float32)
-        predicted = np.where(confidence >= threshold, top, UNSURE).astype(np.int64)
+        limits = np.asarray(threshold, np.float32)  # compared as the probabilities are: 0.7 reaches 0.7
+        limit = limits[top] if limits.ndim else limits
+        predicted = np.where(confidence >= limit, top, UNSURE).astype(np.int64)
     labelled = (labels >= 0) & (labels < max(classes, 1))
     best = np.where(labelled, labels, predicted).astype(np.int64)
     score = np.where(labelled, np.float32(1.0), confidence).astype(np.float32)

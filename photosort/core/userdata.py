@@ -6,7 +6,9 @@ it aside. "Clear cache" and a damaged cache leave it alone; a damaged
 the photo's identity (its content fingerprint, see :mod:`photosort.core.cache`),
 so a label follows its photo when the photo is moved or renamed, and survives
 the cache being cleared and rebuilt; the path at labelling time is kept beside
-it so that a label whose photo is not indexed can still be named.
+it so that a label whose photo is not indexed can still be named. Both are
+stored as bytes (:func:`photosort.core.database.sql_path`), so a photo whose
+name is not UTF-8 is labelled like any other.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .database import Database
+from .database import Database, path_from_sql, sql_path
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,11 @@ CREATE TABLE labels (
 );
 CREATE TABLE category_sets (name TEXT PRIMARY KEY, text TEXT NOT NULL, updated REAL NOT NULL);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+# Version 2: a label's photo identity and path are stored as bytes (sql_path), so names that are not UTF-8 fit.
+_SCHEMA_V2 = """
+UPDATE labels SET photo = CAST(photo AS BLOB), path = CAST(path AS BLOB) WHERE typeof(photo) = 'text'
 """
 
 CURRENT_CATEGORIES = ""  # the category set the window shows (typed text, kept as the user types)
@@ -82,7 +89,7 @@ class UserStore(Database):
     """One thread's connection to ``library.db``."""
 
     APPLICATION_ID = APPLICATION_ID
-    MIGRATIONS = (_SCHEMA_V1,)
+    MIGRATIONS = (_SCHEMA_V1, _SCHEMA_V2)
     KIND = "library"
 
     # ---- classifiers ----------------------------------------------------------------------------
@@ -124,11 +131,12 @@ class UserStore(Database):
     # ---- labels -----------------------------------------------------------------------------------
     def labels(self, classifier_id: int) -> dict[str, str]:
         """Photo identity -> label."""
-        return dict(self.query("SELECT photo, label FROM labels WHERE classifier_id=?", (classifier_id,)))
+        rows = self.query("SELECT photo, label FROM labels WHERE classifier_id=?", (classifier_id,))
+        return {path_from_sql(photo): label for photo, label in rows}
 
     def label_records(self, classifier_id: int) -> list[Label]:
         rows = self.query("SELECT photo, label, path FROM labels WHERE classifier_id=? ORDER BY path", (classifier_id,))
-        return [Label(*row) for row in rows]
+        return [Label(path_from_sql(photo), label, path_from_sql(path)) for photo, label, path in rows]
 
     def set_labels(self, classifier_id: int, labels: dict[str, str | None], paths: dict[str, str] | None = None) -> None:
         """Set (or, with None, remove) the label of each photo identity, in one transaction."""
@@ -136,10 +144,11 @@ class UserStore(Database):
         with self.transaction() as conn:
             for photo, label in labels.items():
                 if label is None:
-                    conn.execute("DELETE FROM labels WHERE classifier_id=? AND photo=?", (classifier_id, photo))
+                    conn.execute("DELETE FROM labels WHERE classifier_id=? AND photo=?", (classifier_id, sql_path(photo)))
                 else:
                     conn.execute("INSERT OR REPLACE INTO labels(classifier_id, photo, label, path, labelled) "
-                                 "VALUES (?, ?, ?, ?, ?)", (classifier_id, photo, label, paths.get(photo), now))
+                                 "VALUES (?, ?, ?, ?, ?)", (classifier_id, *_label_row(photo, label, paths.get(photo)),
+                                                            now))
 
     # ---- category sets ------------------------------------------------------------------------------
     def category_set(self, name: str = CURRENT_CATEGORIES) -> str | None:
@@ -177,7 +186,12 @@ class UserStore(Database):
                      json.dumps(stored.metrics), now, now))
                 conn.executemany("INSERT OR REPLACE INTO labels(classifier_id, photo, label, path, labelled) "
                                  "VALUES (?, ?, ?, ?, ?)",
-                                 [(cur.lastrowid, lab.photo, lab.label, lab.path, now) for lab in labels])
+                                 [(cur.lastrowid, *_label_row(lab.photo, lab.label, lab.path), now) for lab in labels])
                 count += 1
             conn.execute("INSERT INTO meta(key, value) VALUES (?, ?)", (marker, str(now)))
         return count
+
+
+def _label_row(photo: str, label: str, path: str | None) -> tuple[bytes, str, bytes | None]:
+    """A label's (photo, label, path) as stored: identity and path as bytes."""
+    return sql_path(photo), label, None if path is None else sql_path(path)

@@ -112,7 +112,7 @@ def configure_logging(folder: Path) -> Path | None:
         return path
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        handler = RotatingFileHandler(path, maxBytes=1_000_000, backupCount=2, encoding="utf-8")
+        handler = RotatingFileHandler(path, maxBytes=1_000_000, backupCount=2, encoding="utf-8", errors="backslashreplace")
     except OSError as exc:
         log.warning("cannot write the log file %s: %s", path, exc)
         return None

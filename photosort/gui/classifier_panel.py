@@ -3,7 +3,7 @@
 A *classifier* ("head") is the user's own: a name, its classes, and the
 labels they clicked. :class:`ClassifierBar` switches between the typed
 categories and the stored classifiers and holds the management menu;
-:class:`HeadPanel` shows one button per class (click, or press its number,
+:class:`LabelPanel` shows one button per class (click, or press its number,
 to label the selected photos) with its label count, the cross-validated
 accuracy once there are enough labels, a warning for classes with too few,
 a Train button and the "Label these next" toggle. Nothing here trains or
@@ -32,8 +32,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.classifier import FEW_LABELS, MAX_CLASSES, MAX_NAME_CHARS
+from ..core.classifier import FEW_LABELS, MAX_CLASSES, MAX_NAME_CHARS, MIN_LABELS_FOR_ACCURACY, can_estimate_accuracy
 from ..core.classifiers import ClassifierSummary
+from ..core.wording import plural
 from ..core.zeroshot import Category, parse_categories
 from .photo_model import group_colour
 
@@ -71,10 +72,12 @@ def describe_quality(counts: list[int], accuracy: float | None) -> str:
         keys = f"1–{min(len(counts), KEYED_CLASSES)}" if len(counts) > 1 else "1"
         return (f"Select photos, then press {keys} or click a class to label them. "
                 "The classifier learns from every label.")
-    labels = f"{total:,} label{'s' if total != 1 else ''}"
-    if accuracy is None:
-        return f"{labels}. The accuracy shows once two classes have 2 labels each."
-    return f"{labels} · accuracy {accuracy:.0%} (cross-validated)"
+    labels = plural(total, "label")
+    if accuracy is not None:
+        return f"{labels} · accuracy {accuracy:.0%} (cross-validated)"
+    if can_estimate_accuracy(counts):
+        return f"{labels}. The accuracy shows after the next training."
+    return f"{labels}. The accuracy shows once two classes have labels, each at least {MIN_LABELS_FOR_ACCURACY}."
 
 
 def few_label_warning(classes: list[str], counts: list[int]) -> str:
@@ -109,9 +112,9 @@ class ClassifierBar(QWidget):
             self.manage_button.setMenu(menu)
         layout.addWidget(self.manage_button)
         self._summaries: list[ClassifierSummary] = []
-        self.set_heads([], "")
+        self.set_classifiers([], "")
 
-    def set_heads(self, summaries: list[ClassifierSummary], current: str) -> None:
+    def set_classifiers(self, summaries: list[ClassifierSummary], current: str) -> None:
         """List the typed categories and every stored classifier; those made for another model say so."""
         self._summaries = list(summaries)
         self.combo.blockSignals(True)
@@ -136,14 +139,14 @@ class ClassifierBar(QWidget):
     def current(self) -> str:
         return str(self.combo.currentData() or "")
 
-    def head_names(self) -> list[str]:
+    def classifier_names(self) -> list[str]:
         return [s.name for s in self._summaries]
 
     def summaries(self) -> list[ClassifierSummary]:
         return list(self._summaries)
 
 
-class HeadPanel(QWidget):
+class LabelPanel(QWidget):
     """Label buttons with counts, quality, warnings, Train and "Label these next" for the classifier in use."""
 
     labelRequested = Signal(int)  # class index: label the selected photos
@@ -167,6 +170,7 @@ class HeadPanel(QWidget):
         layout.addLayout(self.class_grid)
         self.class_buttons: list[QToolButton] = []
         self.count_labels: list[QLabel] = []
+        layout.addLayout(self._build_buttons())  # above the text that comes and goes: buttons never move
         self.quality_label = QLabel()
         self.quality_label.setWordWrap(True)
         layout.addWidget(self.quality_label)
@@ -174,7 +178,6 @@ class HeadPanel(QWidget):
         self.warning_label.setWordWrap(True)
         self.warning_label.setStyleSheet(f"color: {WARNING_COLOUR};")
         layout.addWidget(self.warning_label)
-        layout.addLayout(self._build_buttons())
         self.status_label = QLabel()
         self.status_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         layout.addWidget(self.status_label)
@@ -232,7 +235,7 @@ class HeadPanel(QWidget):
             few = sum(self._counts) > 0 and count < FEW_LABELS
             self.count_labels[k].setText(f"{'⚠ ' if few else ''}{count:,}")
             self.count_labels[k].setStyleSheet(f"color: {WARNING_COLOUR};" if few else "")
-            self.count_labels[k].setToolTip(f"{count} label{'s' if count != 1 else ''}"
+            self.count_labels[k].setToolTip(plural(count, "label")
                                             + (f": label at least {FEW_LABELS}" if few else ""))
         self.quality_label.setText(describe_quality(self._counts, accuracy))
         warning = few_label_warning(self._classes, self._counts)

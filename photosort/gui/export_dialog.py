@@ -38,18 +38,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core.calibration import unsure_below
 from ..core.classifiers import ClassifierSummary
 from ..core.export import ExportPlan, ExportResult, UndoResult
 from ..core.progress import Progress
+from ..core.wording import plural
 from .classifier_panel import TYPED_CATEGORIES
-from .worker import ExportOutcome, ExportPreview, ExportRequest, UndoOutcome, WorkerClient
+from .task_runner import Outcome, TaskKind, TaskWatch
+from .worker import ExportPreview, ExportRequest, WorkerClient
 
 log = logging.getLogger(__name__)
 
 PREVIEW_DELAY_MS = 150
+UNDO_MOVE_ACTION = "Undo a &Move Export…"  # the Edit menu item that opens the Move Exports dialog
+MOVE_EXPORTS_MENU = f"Edit ▸ {UNDO_MOVE_ACTION.replace('&', '')}"  # where hints send the user
 MODES = {
     "copy": ("&Copy", "Copy", "Copies each photo (verified against the original); your photos stay where they are."),
-    "move": ("&Move", "Move", "Moves each photo; the move can be undone afterwards (Edit ▸ Move Exports…)."),
+    "move": ("&Move", "Move", f"Moves each photo; the move can be undone afterwards ({MOVE_EXPORTS_MENU})."),
     "link": ("&Link", "Link", "Adds links to your photos (hard links where possible): no extra disk space."),
 }
 PAST = {"copy": "Copied", "move": "Moved", "link": "Linked"}
@@ -58,7 +63,7 @@ MAX_LISTED_PROBLEMS = 200
 
 
 def photos(n: int) -> str:
-    return f"{n:,} photo{'s' if n != 1 else ''}"
+    return plural(n, "photo")
 
 
 def describe_plan(plan: ExportPlan) -> str:
@@ -85,8 +90,10 @@ def describe_result(mode: str, result: ExportResult, destination: Path, error: s
         lines.append(f"Stopped before the end. {kept}")
     if mode == "copy" and result.done:
         lines.append("Every copy was verified against its original.")
+    if result.already:
+        lines.append(f"{photos(len(result.already))} already there from an earlier export: not copied again.")
     if result.skipped:
-        lines.append(f"{photos(len(result.skipped))} left where they were (unsure, unreadable or already there).")
+        lines.append(f"{photos(len(result.skipped))} left where they were (unsure or unreadable).")
     if result.failed:
         lines.append(f"{photos(len(result.failed))} could not be exported; see the list below.")
     return "\n".join(lines)
@@ -98,6 +105,16 @@ def describe_folders(result: ExportResult) -> str:
     for placed in result.placed:
         counts[placed.destination.parent.name] = counts.get(placed.destination.parent.name, 0) + 1
     return "\n".join(f"    {name}: {photos(n)}" for name, n in sorted(counts.items(), key=lambda kv: kv[0].casefold()))
+
+
+def describe_outcome(outcome: Outcome, mode: str, destination: Path) -> str:
+    """The summary of an export, an undo or the finishing of a move, however it ended."""
+    error = outcome.failure.message if outcome.failure is not None else ""
+    if outcome.result is None:
+        return error or "Stopped before any photo was handled."
+    if outcome.task.kind is TaskKind.UNDO:
+        return "\n".join(filter(None, [error, describe_undo(outcome.result)]))
+    return describe_result(mode, outcome.result, destination, error)
 
 
 def describe_undo(result: UndoResult) -> str:
@@ -119,25 +136,25 @@ class ExportDialog(QDialog):
     summaryShown = Signal()  # an export or undo ended and its summary is on screen
 
     def __init__(self, client: WorkerClient, heads: list[ClassifierSummary], classifier: str, threshold: float,
-                 destination: str = "", parent: QWidget | None = None) -> None:
+                 destination: str = "", parent: QWidget | None = None, target_accuracy: float | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export Sorted Folders")
         self.setMinimumWidth(560)
         self._client = client
         self._threshold = threshold
+        self._target_accuracy = target_accuracy  # the accuracy dial's, where the classifier has an estimate
         self._request = 0
         self._preview: ExportPreview | None = None
         self._state = "choosing"  # choosing, running, undoing, done
         self._mode_running = "copy"
-        self._outcome: ExportOutcome | None = None
+        self._outcome: Outcome | None = None
         self._preview_timer = QTimer(self, singleShot=True, interval=PREVIEW_DELAY_MS)
         self._preview_timer.timeout.connect(self.request_preview)
         self._build(heads, classifier, destination)
-        worker = client.worker
-        worker.exportPlanned.connect(self._on_planned)
-        worker.exportProgress.connect(self._on_progress)
-        worker.exportFinished.connect(self._on_finished)
-        worker.undoFinished.connect(self._on_undone)
+        client.worker.exportPlanned.connect(self._on_planned)
+        self._watch = TaskWatch(client.tasks, self)
+        self._watch.progressed.connect(self._on_progress)
+        self._watch.ended.connect(self._on_ended)
         self._update_choices()
 
     # ---- building ------------------------------------------------------------------------
@@ -219,7 +236,10 @@ class ExportDialog(QDialog):
         unsure = QVBoxLayout()
         unsure.addWidget(self.unsure_folder)
         unsure.addWidget(self.unsure_skip)
-        form.addRow(f"Unsure (< {self._threshold:.0%}):", unsure)
+        self.unsure_rule_label = QLabel(f"Unsure ({unsure_below(None, self._threshold)}):")
+        self.unsure_rule_label.setToolTip("Which photos are unsure: the window's dial, in accuracy where the "
+                                          "classifier has an estimate from its labels")
+        form.addRow(self.unsure_rule_label, unsure)
         layout.addLayout(form)
 
         self.preview_title = QLabel("Preview: nothing is written until you press the button below.")
@@ -282,7 +302,8 @@ class ExportDialog(QDialog):
     def choice(self) -> ExportRequest:
         return ExportRequest(os.path.expanduser(self.destination_edit.text().strip()), self.mode(),
                              str(self.classifier_combo.currentData() or ""),
-                             "folder" if self.unsure_folder.isChecked() else "skip", self._threshold)
+                             "folder" if self.unsure_folder.isChecked() else "skip", self._threshold,
+                             self._target_accuracy)
 
     def choose_destination(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export into this folder",
@@ -315,6 +336,8 @@ class ExportDialog(QDialog):
         if preview.request != self._request or self._state != "choosing":
             return
         self._preview = preview
+        if preview.unsure_rule:
+            self.unsure_rule_label.setText(f"Unsure ({preview.unsure_rule}):")
         if preview.plan is None:
             self._show_preview_message(preview.error)
             return
@@ -371,12 +394,12 @@ class ExportDialog(QDialog):
         self.progress_bar.setValue(0)
         self.progress_label.setText(f"{DOING[self._mode_running]} {photos(total)}…")
         self._show_running()
-        self._client.run_export(self._preview.request)
+        self._watch.follow(self._client.run_export(self._preview.request))
 
     def cancel(self) -> None:
         """Stop after the photo being written; everything done so far is kept (and a move stays undoable)."""
         if self.running:
-            self._client.cancel_export()
+            self._watch.cancel()
             self.progress_label.setText("Stopping after this photo…")
             self.close_button.setEnabled(False)
 
@@ -398,17 +421,17 @@ class ExportDialog(QDialog):
             verb = "Putting back" if self._state == "undoing" else DOING[self._mode_running]
             self.progress_label.setText(f"{verb} {done:,} of {photos(total)}…")
 
-    def _on_finished(self, outcome: ExportOutcome) -> None:
-        if self._state != "running":
+    def _on_ended(self, outcome: Outcome) -> None:
+        undoing, self._state = self._state == "undoing", "done"
+        if undoing:
+            self._on_undone(outcome)
             return
         self._outcome = outcome
-        self._state = "done"
+        text = describe_outcome(outcome, self._mode_running, self.destination())
         if outcome.result is None:
-            self._show_summary("Nothing was exported", outcome.error or "The export did not start.", [])
+            self._show_summary("Nothing was exported", text, [])
             return
-        destination = outcome.plan.destination if outcome.plan is not None else Path()
-        stopped = outcome.error or outcome.result.cancelled
-        text = describe_result(self._mode_running, outcome.result, destination, outcome.error)
+        stopped = outcome.failure is not None or outcome.cancelled
         self._show_summary("Export stopped" if stopped else "Export finished", text, outcome.result.failed,
                            describe_folders(outcome.result))
         self.open_button.show()
@@ -425,16 +448,12 @@ class ExportDialog(QDialog):
         self.progress_bar.setRange(0, 0)
         self.progress_label.setText("Putting the photos back…")
         self._show_running()
-        self._client.undo_move(str(self._outcome.result.journal))
+        self._watch.follow(self._client.undo_move(str(self._outcome.result.journal)))
 
-    def _on_undone(self, outcome: UndoOutcome) -> None:
-        if self._state != "undoing":
-            return
-        self._state = "done"
-        if outcome.result is None:
-            self._show_summary("Undo stopped", outcome.error, [])
-        else:
-            self._show_summary("Move undone", describe_undo(outcome.result), outcome.result.failed)
+    def _on_undone(self, outcome: Outcome) -> None:
+        text = describe_outcome(outcome, "move", self.destination())
+        title = "Move undone" if outcome.failure is None and not outcome.cancelled else "Undo stopped"
+        self._show_summary(title, text, outcome.result.failed if outcome.result is not None else [])
         self.movedPhotos.emit()
 
     def _show_summary(self, title: str, text: str, problems: list[tuple[Path, str]], folders: str = "") -> None:
@@ -458,10 +477,13 @@ class ExportDialog(QDialog):
     def summary_text(self) -> str:
         return self.summary_label.text()
 
+    def destination(self) -> Path:
+        """Where the export that ran (or is previewed) puts the photos."""
+        plan = self._preview.plan if self._preview is not None else None
+        return plan.destination if plan is not None else Path(self.destination_edit.text())
+
     def open_destination(self) -> None:
-        plan = self._outcome.plan if self._outcome is not None else None
-        if plan is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(plan.destination)))
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.destination())))
 
     # ---- closing --------------------------------------------------------------------------------
     def _close_or_cancel(self) -> None:

@@ -133,7 +133,7 @@ class TileDelegate(QStyledItemDelegate):
         palette = option.palette
         text_colour = palette.color(QPalette.ColorRole.Text)
         dim = QColor(palette.color(QPalette.ColorRole.PlaceholderText))
-        name = tile.name
+        name = tile.name if tile.match is None else f"{tile.match:.2f} · {tile.name}"  # a search: how well it matches
         line = _text_line_height(option.font)
         small = small_font(option.font)
         if not self.show_categories:

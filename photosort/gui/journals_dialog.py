@@ -27,8 +27,9 @@ from PySide6.QtWidgets import (
 
 from ..core.export import JournalInfo
 from ..core.progress import Progress
-from .export_dialog import describe_result, describe_undo
-from .worker import ExportOutcome, UndoOutcome, WorkerClient
+from .export_dialog import describe_outcome
+from .task_runner import Outcome, TaskWatch
+from .worker import WorkerClient
 
 STATE_TEXT = {
     "interrupted": "interrupted: finish or undo it",
@@ -84,11 +85,11 @@ class JournalsDialog(QDialog):
         self.close_button.clicked.connect(self.reject)
         buttons.addWidget(self.close_button)
         layout.addLayout(buttons)
-        worker = client.worker
-        worker.journalsListed.connect(self.set_journals)
-        worker.exportProgress.connect(self._on_progress)
-        worker.exportFinished.connect(self._on_finished)
-        worker.undoFinished.connect(self._on_undone)
+        client.worker.journalsListed.connect(self.set_journals)
+        self._watch = TaskWatch(client.tasks, self)
+        self._watch.progressed.connect(self._on_progress)
+        self._watch.ended.connect(self._on_ended)
+        self._destination = ""
         self._journals: list[JournalInfo] = []
         self._update_buttons()
         client.list_journals()
@@ -125,14 +126,14 @@ class JournalsDialog(QDialog):
     def undo_selected(self) -> None:
         info = self.selected()
         if info is not None:
-            self._start("Putting the photos back…")
-            self._client.undo_move(info.path)
+            self._start("Putting the photos back…", info)
+            self._watch.follow(self._client.undo_move(info.path))
 
     def finish_selected(self) -> None:
         info = self.selected()
         if info is not None:
-            self._start("Finishing the move…")
-            self._client.finish_move(info.path)
+            self._start("Finishing the move…", info)
+            self._watch.follow(self._client.finish_move(info.path))
 
     def clear_selected(self) -> None:
         info = self.selected()
@@ -145,8 +146,9 @@ class JournalsDialog(QDialog):
             self.status_label.setText("")
             self._client.forget_journal(info.path)
 
-    def _start(self, text: str) -> None:
+    def _start(self, text: str, info: JournalInfo) -> None:
         self._busy = True
+        self._destination = info.destination
         self.status_label.setText(text)
         self.progress_bar.setRange(0, 0)
         self.progress_bar.show()
@@ -165,19 +167,8 @@ class JournalsDialog(QDialog):
             self.progress_bar.setRange(0, max(1, progress.total))
             self.progress_bar.setValue(progress.done)
 
-    def _on_finished(self, outcome: ExportOutcome) -> None:
-        if not self._busy:
-            return
-        if outcome.result is None:
-            self._stop(outcome.error)
-            return
-        info = next((j for j in self._journals if outcome.result.journal and j.path == str(outcome.result.journal)), None)
-        destination = info.destination if info is not None else ""
-        self._stop(describe_result("move", outcome.result, Path(destination), outcome.error))
-
-    def _on_undone(self, outcome: UndoOutcome) -> None:
-        if self._busy:
-            self._stop(describe_undo(outcome.result) if outcome.result is not None else outcome.error)
+    def _on_ended(self, outcome: Outcome) -> None:
+        self._stop(describe_outcome(outcome, "move", Path(self._destination)))
 
     def reject(self) -> None:
         if not self._busy:

@@ -29,17 +29,17 @@ Changes = dict[int, tuple[int | None, int | None]]  # photo id -> (label before,
 class LabelCommand(QUndoCommand):
     """One labelling action on one or many photos; undo puts every photo's previous label back."""
 
-    def __init__(self, labeller: Labeller, head: str, changes: Changes, text: str) -> None:
+    def __init__(self, labeller: Labeller, classifier: str, changes: Changes, text: str) -> None:
         super().__init__(text)
         self._labeller = labeller
-        self._head = head
+        self._classifier = classifier
         self._changes = changes
 
     def redo(self) -> None:
-        self._labeller.apply(self._head, {pid: after for pid, (_before, after) in self._changes.items()})
+        self._labeller.apply(self._classifier, {pid: after for pid, (_before, after) in self._changes.items()})
 
     def undo(self) -> None:
-        self._labeller.apply(self._head, {pid: before for pid, (before, _after) in self._changes.items()})
+        self._labeller.apply(self._classifier, {pid: before for pid, (before, _after) in self._changes.items()})
 
 
 class Labeller(QObject):
@@ -52,25 +52,25 @@ class Labeller(QObject):
         super().__init__(parent)
         self._model = model
         self._client = client
-        self._head = ""
+        self._classifier = ""
         self.undo_stack = QUndoStack(self)
         self._train_timer = QTimer(self, singleShot=True, interval=TRAIN_DEBOUNCE_MS)
         self._train_timer.timeout.connect(self.train_now)
 
     @property
-    def head(self) -> str:
-        return self._head
+    def classifier(self) -> str:
+        return self._classifier
 
-    def set_head(self, name: str) -> None:
+    def set_classifier(self, name: str) -> None:
         """Label for this classifier from now on ("" : none); the undo history of the previous one is dropped."""
-        if name != self._head:
+        if name != self._classifier:
             self.flush()
             self.undo_stack.clear()
-        self._head = name
+        self._classifier = name
 
     def label(self, photo_ids: list[int], class_index: int | None) -> bool:
         """Give these photos this class (None: remove their labels); False when there was nothing to change."""
-        if not self._head or (class_index is not None and not 0 <= class_index < len(self._model.categories)):
+        if not self._classifier or (class_index is not None and not 0 <= class_index < len(self._model.categories)):
             return False
         changes: Changes = {}
         for photo_id in photo_ids:
@@ -79,25 +79,25 @@ class Labeller(QObject):
                 changes[photo_id] = (before, class_index)
         if not changes:
             return False
-        self.undo_stack.push(LabelCommand(self, self._head, changes, self._describe(len(changes), class_index)))
+        self.undo_stack.push(LabelCommand(self, self._classifier, changes, self._describe(len(changes), class_index)))
         return True
 
-    def apply(self, head: str, labels: dict[int, int | None]) -> None:
+    def apply(self, classifier: str, labels: dict[int, int | None]) -> None:
         """Show, save and (soon) train on label changes; called by the undo commands."""
-        if head != self._head:
-            log.debug("ignoring label changes for %s: %s is in use", head, self._head)
+        if classifier != self._classifier:
+            log.debug("ignoring label changes for %s: %s is in use", classifier, self._classifier)
             return
         self._model.set_labels(labels)
         names = {c: cat.name for c, cat in enumerate(self._model.categories)}
-        self._client.set_labels(head, {pid: None if label is None else names[label] for pid, label in labels.items()})
+        self._client.set_labels(classifier, {pid: None if label is None else names[label] for pid, label in labels.items()})
         self._train_timer.start()
         self.labelsChanged.emit()
 
     def train_now(self) -> None:
         """Train on all labels now (the Train button; also the end of the debounce)."""
         self._train_timer.stop()
-        if self._head:
-            self._client.train_head(self._head)
+        if self._classifier:
+            self._client.train_classifier(self._classifier)
             self.trainingRequested.emit()
 
     def flush(self) -> None:

@@ -8,9 +8,10 @@ is no longer shown (an older generation) are dropped, so dropping a new folder
 mid-indexing never mixes two folders; predictions of a classifier that is no
 longer in use are dropped the same way.
 
-Labelling: with a classifier in use, 1-9 (or its buttons, or the context
-menu) label the selected photos, 0 or Backspace remove their labels, and
-Ctrl+Z undoes; see :mod:`.labelling`.
+Long work (indexing here; exports, undo and finishing a move in their
+dialogs) comes back through the one :class:`~.task_runner.TaskRunner`.
+Classifier actions and labelling live in :mod:`.classifier_actions`, the
+move-journal flows in :mod:`.move_journals`; this module only composes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from pathlib import Path
 
 from PySide6.QtCore import QEvent, QMimeData, QModelIndex, QPoint, Qt, QThreadPool, QTimer, QUrl, Signal
 from PySide6.QtGui import (
@@ -36,7 +36,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QMainWindow,
     QMenu,
@@ -52,46 +51,41 @@ from PySide6.QtWidgets import (
 )
 
 from .. import __version__
-from ..core.classifiers import ClassifierSummary
 from ..core.config import Settings, save_choices
 from ..core.errors import Action, PhotosortError
-from ..core.export import JournalInfo
 from ..core.indexer import PipelineOptions
 from ..core.progress import Progress
 from ..core.scan import is_photo_name
-from .classifier_panel import KEYED_CLASSES, NewClassifierDialog
+from ..core.wording import byte_size, plural
+from .actions import add_action
+from .classifier_actions import ClassifierActions
 from .empty_state import EmptyState
-from .export_dialog import ExportDialog, describe_result, describe_undo
+from .export_dialog import MOVE_EXPORTS_MENU, UNDO_MOVE_ACTION, ExportDialog
+from .file_manager import copy_path, open_in_default_app, show_in_file_manager
+from .folder_watcher import FolderWatcher
 from .grid_view import DEFAULT_TILE, TILE_SIZES, PhotoGridView
-from .journals_dialog import JournalsDialog
 from .labelling import Labeller
 from .message_bar import MessageBar
-from .photo_model import PhotoModel
+from .move_journals import MoveJournals
+from .photo_model import SORT_KEYS, PhotoModel
 from .preferences import Preferences
 from .preview import PreviewDialog
 from .problems import ProblemsDialog, ProblemsModel
 from .resources import app_icon
+from .search_field import SearchField
 from .settings_dialog import SettingsDialog
+from .shortcuts_dialog import ShortcutsDialog
 from .side_panel import SidePanel
+from .task_runner import Failure, Task, TaskKind
 from .thumbnail_cache import ThumbnailCache
-from .worker import (
-    ExportOutcome,
-    Failure,
-    HeadState,
-    HeadTrained,
-    JobResult,
-    PhotoBatch,
-    Scores,
-    UndoOutcome,
-    WorkerClient,
-)
+from .worker import JobResult, PhotoBatch, Scores, SearchResults, WorkerClient
 
 log = logging.getLogger(__name__)
 
 PREFETCH_DELAY_MS = 60
 WARM_UP_DELAY_MS = 400
-HEAD_FILE_FILTER = "photosort classifier (*.photosort-head)"
-HEAD_SUFFIX = ".photosort-head"
+SEARCH_RESULTS = 200  # best matches shown for a search or Find Similar
+SORT_CHOICES = (("name", "&Name"), ("folder", "&Folder"), ("confidence", "&Confidence"))
 
 
 def format_duration(seconds: float) -> str:
@@ -106,6 +100,15 @@ def format_duration(seconds: float) -> str:
 def describe_progress(progress: Progress) -> str:
     if progress.phase == "scanning":
         return "Looking for photos…"
+    if progress.phase == "downloading":  # the model, on the first run
+        if progress.done >= progress.total:
+            return "Model downloaded; loading it…"
+        text = f"Downloading the model: {byte_size(progress.done)} of {byte_size(progress.total)}"
+        if progress.rate > 0:
+            text += f" · {byte_size(progress.rate)}/s"
+        if progress.eta_s is not None:
+            text += f" · about {format_duration(progress.eta_s)} left"
+        return text
     text = f"Indexing {progress.done:,} of {progress.total:,}"
     if progress.rate > 0:
         text += f" · {progress.rate:.1f} photos/s"
@@ -138,10 +141,7 @@ class MainWindow(QMainWindow):
     indexingDone = Signal(object)  # JobResult, finished or cancelled, of the job the window waits for
     errorShown = Signal(object)  # Failure, once its message is in the window
     categoriesApplied = Signal()  # new categories have re-sorted the grid
-    headsListed = Signal()  # the classifier list (combo, menus) is up to date
-    classifierApplied = Signal(str)  # a classifier ("" : typed categories) now sorts the grid
-    headTrained = Signal(object)  # HeadTrained, once its predictions are in the grid
-    journalHandled = Signal(str)  # the message after finishing or undoing a move from the message bar
+    searchShown = Signal(object)  # SearchResults, once the grid shows them
     noticeShown = Signal(str)  # a notice (e.g. a classifier saved or imported) is in the message bar
 
     def __init__(self, settings: Settings, preferences: Preferences | None = None,
@@ -154,18 +154,13 @@ class MainWindow(QMainWindow):
         self.settings = settings  # flags > environment > settings.json > defaults, resolved by the core
         self._folders: list[str] = []
         self._roots: list[str] = []
-        self._busy_job: int | None = None
+        self._busy_task: Task | None = None  # the indexing the status bar shows (the latest asked for)
+        self._downloading = False  # that indexing is downloading the model (the first run)
+        self._search_request = 0  # the search whose results the grid waits for
+        self._search_title = ""
         self._preview: PreviewDialog | None = None
         self._settings_dialog: SettingsDialog | None = None
         self._export_dialog: ExportDialog | None = None
-        self._journals_dialog: JournalsDialog | None = None
-        self._new_classifier_dialog: NewClassifierDialog | None = None
-        self._heads: list[ClassifierSummary] = []
-        self._active_head = ""
-        self._heads_listed_once = False
-        self._journal_op: str | None = None  # "finish" or "undo" started from the message bar
-        self._journal_destination = ""
-        self._offered_journal = ""  # the interrupted move the message bar offers to finish or undo
         db_lock = threading.Lock()
         self.worker = WorkerClient(self.settings, options, db_lock, self)
         self.thumbnails = ThumbnailCache(self.settings.cache_path, db_lock, DEFAULT_TILE, parent=self)
@@ -174,14 +169,17 @@ class MainWindow(QMainWindow):
         self.problems_dialog = ProblemsDialog(self.problems_model, self)
         self.labeller = Labeller(self.model, self.worker, self)
         self._build_central()
+        self.moves = MoveJournals(self, self.worker, self.message_bar)
+        self.watcher = FolderWatcher(self)
+        self.watcher.changed.connect(self._on_folders_changed)
+        self._rescan_waiting = False  # the folders changed while indexing: look again once it ends
+        self.moves.movedPhotos.connect(self.rescan)
         self._build_menus()
         self._build_status_bar()
         self._connect_worker()
-        self._connect_labelling()
         self._restore_preferences()
         self._update_status()
-        self._update_head_actions()
-        self.worker.list_heads(quiet=True)
+        self.worker.list_classifiers(quiet=True)
         self.worker.load_categories()
         QTimer.singleShot(WARM_UP_DELAY_MS, self.worker.warm_up)
         QTimer.singleShot(WARM_UP_DELAY_MS, self.worker.list_journals)
@@ -193,6 +191,7 @@ class MainWindow(QMainWindow):
         self.panel.categoriesChanged.connect(self._on_categories_typed)
         self.panel.thresholdChanged.connect(self._on_threshold)
         self.panel.filterChanged.connect(self.model.set_filter)
+        self.panel.groupClicked.connect(self._on_group_clicked)
 
         self.message_bar = MessageBar()
         self.empty_state = EmptyState()
@@ -249,11 +248,25 @@ class MainWindow(QMainWindow):
         font.setBold(True)
         self.group_title.setFont(font)
         header.addWidget(self.group_title)
+        header.addSpacing(12)
+        self.regroup_button = QPushButton("Regroup")
+        self.regroup_button.setFlat(True)
+        self.regroup_button.setToolTip("Photos hold still while you label. Regroup puts each where its label and the "
+                                       "latest predictions say (R)")
+        self.regroup_button.clicked.connect(self.model.regroup)
+        self.regroup_button.setVisible(False)
+        self.model.regroupPending.connect(self.regroup_button.setVisible)
+        header.addWidget(self.regroup_button)
         header.addStretch(1)
+        self.search_edit = SearchField()
+        self.search_edit.searchRequested.connect(self.run_search)
+        self.search_edit.cleared.connect(self._on_search_cleared)
+        header.addWidget(self.search_edit, 1)
+        header.addSpacing(8)
         header.addWidget(QLabel("Sort by:"))
         self.sort_combo = QComboBox()
-        self.sort_combo.addItem("Name", "name")
-        self.sort_combo.addItem("Confidence", "confidence")
+        for key, text in SORT_CHOICES:
+            self.sort_combo.addItem(text.replace("&", ""), key)
         self.sort_combo.currentIndexChanged.connect(lambda _i: self.set_sort(self.sort_combo.currentData()))
         header.addWidget(self.sort_combo)
         return header
@@ -281,15 +294,18 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        self.open_action = self._action(file_menu, "&Open Folder…", self.choose_folder, QKeySequence.StandardKey.Open)
-        self._action(file_menu, "&Add Folder…", lambda: self.choose_folder(replace=False), "Ctrl+Shift+O")
+        self.open_action = add_action(file_menu, "&Open Folder…", self.choose_folder, QKeySequence.StandardKey.Open)
+        add_action(file_menu, "&Add Folder…", lambda: self.choose_folder(replace=False), "Ctrl+Shift+O")
         self.recent_menu = file_menu.addMenu("Open &Recent")
         file_menu.addSeparator()
-        self.export_action = self._action(file_menu, "&Export Sorted Folders…", self.open_export_dialog, "Ctrl+E")
+        self.export_action = add_action(file_menu, "&Export Sorted Folders…", self.open_export_dialog, "Ctrl+E")
         file_menu.addSeparator()
-        self.cancel_action = self._action(file_menu, "&Stop Indexing", self.cancel_indexing, "Ctrl+.")
+        self.rescan_action = add_action(file_menu, "Res&can Folders", self.rescan, QKeySequence.StandardKey.Refresh)
+        refresh = QKeySequence.keyBindings(QKeySequence.StandardKey.Refresh)
+        self.rescan_action.setShortcuts(refresh + [QKeySequence("F5")] * (QKeySequence("F5") not in refresh))
+        self.cancel_action = add_action(file_menu, "&Stop Indexing", self.cancel_indexing, "Ctrl+.")
         file_menu.addSeparator()
-        quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        quit_action = add_action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         quit_action.setShortcuts([QKeySequence("Ctrl+Q")])
         quit_action.setMenuRole(QAction.MenuRole.QuitRole)
 
@@ -301,115 +317,66 @@ class MainWindow(QMainWindow):
         edit_menu.addAction(self.undo_action)
         edit_menu.addAction(self.redo_action)
         edit_menu.addSeparator()
-        self._action(edit_menu, "Select &All", self.view.selectAll, QKeySequence.StandardKey.SelectAll)
-        self._action(edit_menu, "Select &None", self.view.clearSelection, "Ctrl+Shift+A")
+        add_action(edit_menu, "Select &All", self.view.selectAll, QKeySequence.StandardKey.SelectAll)
+        add_action(edit_menu, "Select &None", self.view.clearSelection, "Ctrl+Shift+A")
+        add_action(edit_menu, "&Find…", self._focus_search, QKeySequence.StandardKey.Find)
         edit_menu.addSeparator()
-        self.journals_action = self._action(edit_menu, "Undo a &Move Export…", self.open_journals_dialog)
+        self.journals_action = add_action(edit_menu, UNDO_MOVE_ACTION, self.moves.open_dialog)
         edit_menu.addSeparator()
-        self.settings_action = self._action(edit_menu, "&Settings…", self.open_settings, "Ctrl+,")
+        self.settings_action = add_action(edit_menu, "&Settings…", self.open_settings, "Ctrl+,")
         self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
 
         view_menu = self.menuBar().addMenu("&View")
-        self.preview_action = self._action(view_menu, "&Preview", self._preview_current, "Space")
+        self.preview_action = add_action(view_menu, "&Preview", self._preview_current, "Space")
         self.preview_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         self.view.addAction(self.preview_action)
         view_menu.addSeparator()
-        self.group_action = self._action(view_menu, "&Group by Category", self._on_group_toggled)
+        self.regroup_action = add_action(view_menu, "&Regroup Now", self.model.regroup, "R")
+        self.regroup_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        self.view.addAction(self.regroup_action)
+        self.group_action = add_action(view_menu, "&Group by Category", self._on_group_toggled)
         self.group_action.setCheckable(True)
         self.group_action.setChecked(True)
         sort_menu = view_menu.addMenu("S&ort By")
         self.sort_actions = QActionGroup(self)
-        for key, label in (("name", "&Name"), ("confidence", "&Confidence")):
-            action = self._action(sort_menu, label, lambda _c=False, k=key: self.set_sort(k))
+        for key, label in SORT_CHOICES:
+            action = add_action(sort_menu, label, lambda _c=False, k=key: self.set_sort(k))
             action.setCheckable(True)
             action.setData(key)
             self.sort_actions.addAction(action)
         view_menu.addSeparator()
-        larger = self._action(view_menu, "&Larger Thumbnails", lambda: self._zoom(+1), QKeySequence.StandardKey.ZoomIn)
+        larger = add_action(view_menu, "&Larger Thumbnails", lambda: self._zoom(+1), QKeySequence.StandardKey.ZoomIn)
         larger.setShortcuts([QKeySequence(QKeySequence.StandardKey.ZoomIn), QKeySequence("Ctrl+=")])
-        self._action(view_menu, "S&maller Thumbnails", lambda: self._zoom(-1), QKeySequence.StandardKey.ZoomOut)
+        add_action(view_menu, "S&maller Thumbnails", lambda: self._zoom(-1), QKeySequence.StandardKey.ZoomOut)
         view_menu.addSeparator()
-        self._action(view_menu, "Unreadable &Photos…", self.show_problems)
+        add_action(view_menu, "Unreadable &Photos…", self.show_problems)
 
-        self._build_classifier_menu()
-        self._build_label_actions()
+        self.classifiers = ClassifierActions(self, self.worker, self.model, self.view, self.panel, self.labeller,
+                                             self.message_bar, self.prefs)
+        self.classifiers.changed.connect(self._update_status)
 
         help_menu = self.menuBar().addMenu("&Help")
-        about = self._action(help_menu, "&About photosort", self._about)
+        add_action(help_menu, "&Keyboard Shortcuts…", self.show_shortcuts, "Ctrl+/")
+        about = add_action(help_menu, "&About photosort", self._about)
         about.setMenuRole(QAction.MenuRole.AboutRole)
-
-    def _build_classifier_menu(self) -> None:
-        """One menu for classifiers, in the menu bar and behind the panel's Classifiers button."""
-        menu = self.menuBar().addMenu("&Classifier")
-        self.new_head_action = self._action(menu, "&New Classifier…", self.new_classifier, "Ctrl+Shift+N")
-        self._action(menu, "New From the &Current Categories…", lambda: self.new_classifier(from_categories=True))
-        menu.addSeparator()
-        self.rename_head_action = self._action(menu, "&Rename…", self.rename_classifier)
-        self.delete_head_action = self._action(menu, "&Delete…", self.delete_classifier)
-        menu.addSeparator()
-        self.export_head_action = self._action(menu, "&Export to File…", self.export_classifier)
-        self._action(menu, "&Import from File…", self.import_classifier)
-        menu.addSeparator()
-        self.train_action = self._action(menu, "&Train Now", self.labeller.train_now, "Ctrl+T")
-        self.least_sure_action = self._action(menu, "&Label These Next", self.set_least_sure, "Ctrl+L")
-        self.least_sure_action.setCheckable(True)
-        self.classifier_menu = menu
-        self.panel.classifier_bar.manage_button.setMenu(menu)
-
-    def _build_label_actions(self) -> None:
-        """1-9 label the selection with the Nth class, 0 or Backspace remove labels: keys of the grid only."""
-        self.label_actions: list[QAction] = []
-        for k in range(KEYED_CLASSES):
-            action = QAction(f"Label as class {k + 1}", self)
-            action.setShortcut(QKeySequence(str(k + 1)))
-            action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
-            action.triggered.connect(lambda _c=False, index=k: self.label_selection(index))
-            self.view.addAction(action)
-            self.label_actions.append(action)
-        self.unlabel_action = QAction("Remove Label", self)
-        self.unlabel_action.setShortcuts([QKeySequence("0"), QKeySequence(Qt.Key.Key_Backspace)])
-        self.unlabel_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
-        self.unlabel_action.triggered.connect(lambda: self.label_selection(None))
-        self.view.addAction(self.unlabel_action)
-
-    def _action(self, menu: QMenu, text: str, slot, shortcut: QKeySequence.StandardKey | str | None = None) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        action.triggered.connect(slot)
-        menu.addAction(action)
-        return action
 
     def _connect_worker(self) -> None:
         worker = self.worker.worker
-        worker.started.connect(self._on_started)
-        worker.progress.connect(self._on_progress)
+        worker.foldersOpened.connect(self._on_folders_opened)
         worker.photosAdded.connect(self._on_photos)
         worker.scoresReady.connect(self._on_scores)
         worker.problemsFound.connect(self._on_problems)
-        worker.finished.connect(self._on_finished)
-        worker.cancelled.connect(self._on_cancelled)
         worker.failed.connect(self._on_failed)
         worker.status.connect(self._on_worker_status)
         worker.notice.connect(self._on_notice)
         worker.cacheCleared.connect(self._on_cache_cleared)
-        worker.headsListed.connect(self._on_heads_listed)
-        worker.headActivated.connect(self._on_head_activated)
-        worker.headTrained.connect(self._on_head_trained)
-        worker.journalsListed.connect(self._on_journals_listed)
-        worker.exportFinished.connect(self._on_journal_finished)
-        worker.undoFinished.connect(self._on_journal_undone)
         worker.categoriesLoaded.connect(self._on_categories_loaded)
-
-    def _connect_labelling(self) -> None:
-        self.panel.classifier_bar.classifierChosen.connect(self.choose_classifier)
-        head_panel = self.panel.head_panel
-        head_panel.labelRequested.connect(self.label_selection)
-        head_panel.clearRequested.connect(lambda: self.label_selection(None))
-        head_panel.trainRequested.connect(self.labeller.train_now)
-        head_panel.leastSureToggled.connect(self.set_least_sure)
-        self.labeller.labelsChanged.connect(self._on_labels_changed)
-        self.labeller.trainingRequested.connect(lambda: self.panel.head_panel.set_status("Learning from the labels…"))
+        worker.searchResults.connect(self._on_search_results)
+        tasks = self.worker.tasks  # the window follows indexing; dialogs follow the exports they start
+        tasks.progress.connect(self._on_task_progress)
+        tasks.finished.connect(self._on_task_finished)
+        tasks.cancelled.connect(self._on_task_finished)
+        tasks.failed.connect(self._on_task_failed)
 
     def _restore_preferences(self) -> None:
         geometry = self.prefs.geometry()
@@ -432,8 +399,8 @@ class MainWindow(QMainWindow):
         if folder:
             self.open_folders([folder], replace=replace)
 
-    def open_folders(self, folders: list[str], replace: bool = True) -> int:
-        """Show these folders' photos (from the cache at once) and index what changed; returns the job number."""
+    def open_folders(self, folders: list[str], replace: bool = True) -> Task:
+        """Show these folders' photos (from the cache at once) and index what changed."""
         folders = [os.path.abspath(os.path.expanduser(f)) for f in folders]
         if replace:
             self._folders, self._roots = list(folders), []
@@ -443,22 +410,38 @@ class MainWindow(QMainWindow):
         else:
             self._folders += [f for f in folders if f not in self._folders]
         self.message_bar.dismiss()
-        self._busy_job = self.worker.open_folders(folders, replace)
+        self._busy_task = self.worker.open_folders(folders, replace)
         self._set_busy(True, "Opening…")
         self.view.set_empty_text("Looking for photos…")
         self.stack.setCurrentWidget(self.grid_page)
         self._update_title()
-        return self._busy_job
+        return self._busy_task
+
+    def rescan(self) -> Task | None:
+        """Read the open folders again: photos moved or deleted leave the grid, new or changed ones are indexed."""
+        if not self._folders:
+            return None
+        self.message_bar.dismiss()
+        self._busy_task = self.worker.rescan()
+        self._set_busy(True, "Looking for changes…")
+        return self._busy_task
+
+    def _on_folders_changed(self) -> None:
+        """Photos were added, changed, removed or renamed in an open folder (by another program)."""
+        if self.busy:
+            self._rescan_waiting = True
+        else:
+            self.rescan()
 
     def cancel_indexing(self) -> None:
-        if self._busy_job is not None:
+        if self._busy_task is not None:
             self.worker.cancel()
             self.progress_label.setText("Stopping…")
             self.cancel_button.setEnabled(False)
 
     @property
     def busy(self) -> bool:
-        return self._busy_job is not None
+        return self._busy_task is not None
 
     # ---- drag and drop ------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -489,7 +472,7 @@ class MainWindow(QMainWindow):
     def _current(self, generation: int) -> bool:
         return generation == self.worker.generation
 
-    def _on_started(self, job: int, generation: int, roots: list[str]) -> None:
+    def _on_folders_opened(self, generation: int, roots: list[str]) -> None:
         """The worker found these folders readable: remember them as recent."""
         if not self._current(generation) or not roots:
             return
@@ -498,14 +481,21 @@ class MainWindow(QMainWindow):
         self.empty_state.set_recent(self.prefs.recent_folders())
         self._refresh_recent_menu()
 
-    def _on_progress(self, generation: int, progress: Progress) -> None:
-        if not self._current(generation) or self._busy_job is None or not self.cancel_button.isEnabled():
+    def _on_task_progress(self, task: Task, progress: Progress) -> None:
+        if task.kind is not TaskKind.INDEX or not self._current(task.generation) or self._busy_task is None \
+                or not self.cancel_button.isEnabled():
             return
         self.progress_label.setText(describe_progress(progress))
+        self._downloading = progress.phase == "downloading" and progress.done < progress.total
         if progress.phase == "indexing" and self.model.photo_count() == 0:
             self.view.set_empty_text(f"Indexing {progress.total:,} photos; they appear here as they are done…")
+        if progress.phase == "downloading" and self.model.photo_count() == 0:
+            self.view.set_empty_text("Downloading the CLIP model, once; your photos appear here as they are indexed…")
         if progress.phase == "scanning" or progress.total == 0:
             self.progress_bar.setRange(0, 0)
+        elif progress.phase == "downloading":  # bytes can pass the int range of QProgressBar: per mille
+            self.progress_bar.setRange(0, 1000)
+            self.progress_bar.setValue(int(1000 * progress.fraction))
         else:
             self.progress_bar.setRange(0, progress.total)
             self.progress_bar.setValue(progress.done)
@@ -517,12 +507,12 @@ class MainWindow(QMainWindow):
             self.model.replace_photos(batch.ids, batch.paths, batch.categories, batch.probabilities, batch.labels)
         else:
             self.model.add_photos(batch.ids, batch.paths, batch.categories, batch.probabilities, batch.labels)
-        if batch.labels and self._active_head:  # labels of photos only now opened count as well
-            self.panel.head_panel.set_counts(self.model.label_counts(), self.panel.head_panel.accuracy)
+        if batch.labels:
+            self.classifiers.counts_changed()
         self._schedule_prefetch()
 
     def _on_scores(self, scores: Scores) -> None:
-        if self._active_head:
+        if self.classifiers.active:
             return  # typed categories wait while a classifier sorts the grid
         self.model.set_scores(scores.categories, scores.ids, scores.probabilities, labels={})
         self.view.set_show_categories(bool(scores.categories))
@@ -534,10 +524,19 @@ class MainWindow(QMainWindow):
             self.problems_model.set_problems(problems, self._roots)
             self._update_problems_button()
 
-    def _on_finished(self, result: JobResult) -> None:
-        if result.job != self._busy_job:
+    def _on_task_finished(self, task: Task, result: JobResult | None) -> None:
+        """Indexing ended (finished or cancelled): the status bar says how."""
+        if task is not self._busy_task:
             return
         self._set_busy(False)
+        if result is None or result.cancelled:
+            self._rescan_waiting = False
+            self._on_cancelled(result)
+            return
+        self.watcher.watch(self._roots)  # subfolders may have come or gone
+        if self._rescan_waiting:
+            self._rescan_waiting = False
+            QTimer.singleShot(0, self.rescan)
         if result.indexed:
             rate = result.indexed / result.seconds if result.seconds > 0 else 0.0
             self.statusBar().showMessage(f"Indexed {result.indexed:,} new photos in "
@@ -547,14 +546,27 @@ class MainWindow(QMainWindow):
             self.stack.setCurrentWidget(self.empty_state)  # nothing could be opened
         self.indexingDone.emit(result)
 
-    def _on_cancelled(self, result: JobResult) -> None:
-        if result.job != self._busy_job:
-            return
-        self._set_busy(False)
-        self.statusBar().showMessage(f"Stopped. The {self.model.photo_count():,} photos indexed so far are kept; "
-                                     "open the folder again to finish.", 15000)
+    def _on_cancelled(self, result: JobResult | None) -> None:
+        if self._downloading:
+            self._downloading = False
+            self.statusBar().showMessage("Download stopped. It continues where it stopped when you open the folder "
+                                         "again.", 15000)
+        else:
+            self.statusBar().showMessage(f"Stopped. The {self.model.photo_count():,} photos indexed so far are kept; "
+                                         "open the folder again to finish.", 15000)
         self.view.set_empty_text("Stopped before any photo was indexed." if self.model.photo_count() == 0 else "")
         self.indexingDone.emit(result)
+
+    def _on_task_failed(self, task: Task, failure: Failure, _partial: object) -> None:
+        """Indexing that failed as a whole (the model would not load, the cache is busy): say so, offer the fix."""
+        if task.kind is not TaskKind.INDEX:
+            return  # exports, undo and finishing a move: the dialog or message bar that started it tells
+        ended = task is self._busy_task
+        self._on_failed(failure)
+        if ended:
+            self._set_busy(False)
+            hint = "The photos appear here once the model loads." if failure.action == Action.SETTINGS else ""
+            self.view.set_empty_text(hint if self.model.photo_count() == 0 else "")
 
     def _on_failed(self, failure: Failure) -> None:
         action = {
@@ -565,10 +577,6 @@ class MainWindow(QMainWindow):
         }.get(failure.action)
         self.message_bar.show_message(failure.message, "error", action)
         self.panel.set_busy(False)
-        if failure.job is not None and failure.job == self._busy_job:
-            self._set_busy(False)
-            hint = "The photos appear here once the model loads." if failure.action == Action.SETTINGS else ""
-            self.view.set_empty_text(hint if self.model.photo_count() == 0 else "")
         if not self._folders:
             self.stack.setCurrentWidget(self.empty_state)
         self.errorShown.emit(failure)
@@ -583,7 +591,7 @@ class MainWindow(QMainWindow):
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(log_file if log_file.exists() else self.settings.folder)))
 
     def _on_worker_status(self, text: str) -> None:
-        if text and self._busy_job is not None:
+        if text and self._busy_task is not None:
             self.progress_label.setText(text)
             self.progress_bar.setRange(0, 0)
             if self.model.photo_count() == 0:
@@ -600,8 +608,7 @@ class MainWindow(QMainWindow):
     def _on_cache_cleared(self, deleted: list[str]) -> None:
         self.thumbnails.clear()
         self.model.clear()
-        self.worker.list_heads()
-        self.worker.activate_head("")
+        self.classifiers.reset("")
         if self._settings_dialog is not None:
             self._settings_dialog.cache_cleared()
         self.statusBar().showMessage("The cache was cleared.", 8000)
@@ -633,11 +640,18 @@ class MainWindow(QMainWindow):
         self.panel.set_groups(self.model.groups(), self.model.filter)
         self._update_status()
 
+    def _on_group_clicked(self, key: int | None) -> None:
+        """Clicking a group shows it, also out of a search or "Label these next" (even the group already chosen)."""
+        self.search_edit.clear()
+        if self.model.least_sure_mode:
+            self.classifiers.set_least_sure(False)
+        self.model.set_filter(key)
+
     def _on_group_toggled(self, grouped: bool) -> None:
         self.model.set_sort(self.model.sort_key, grouped)
 
     def set_sort(self, key: str) -> None:
-        key = key if key in ("name", "confidence") else "name"
+        key = key if key in SORT_KEYS else "name"
         self.model.set_sort(key)
         self.prefs.set_sort_key(key)
         self.sort_combo.blockSignals(True)
@@ -655,167 +669,38 @@ class MainWindow(QMainWindow):
             self.thumbnails.set_tile_size(new, self.devicePixelRatioF())
             self.view.viewport().update()
 
-    # ---- classifiers --------------------------------------------------------------------------
-    @property
-    def active_head(self) -> str:
-        """The classifier sorting the grid ("" : the typed categories)."""
-        return self._active_head
-
-    def heads(self) -> list[ClassifierSummary]:
-        return list(self._heads)
-
-    def choose_classifier(self, name: str) -> None:
-        """Sort the grid with this classifier ("" : the typed categories); one made for another model is retrained."""
-        summary = next((h for h in self._heads if h.name == name), None)
-        if summary is not None and not summary.for_this_model:
-            answer = QMessageBox.question(
-                self, "Train again for this model?",
-                f"The classifier '{name}' was made for another model ({summary.model_key}). Train it again for "
-                f"this model from its {summary.labels:,} labels?",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
-            if answer != QMessageBox.StandardButton.Yes:
-                self.panel.classifier_bar.set_current(self._active_head)
-                return
-            self.labeller.flush()
-            self.worker.retrain_head(name)
-            return
-        self.labeller.flush()
-        self.worker.activate_head(name)
-
-    def _on_heads_listed(self, summaries: list[ClassifierSummary]) -> None:
-        self._heads = list(summaries)
-        self.panel.classifier_bar.set_heads(self._heads, self._active_head)
-        if not self._heads_listed_once:  # start-up: bring back the classifier used last time
-            self._heads_listed_once = True
-            saved = self.prefs.active_classifier()
-            if any(h.name == saved and h.for_this_model for h in self._heads):
-                self.worker.activate_head(saved)
-        self.headsListed.emit()
-
-    def _on_head_activated(self, state: HeadState) -> None:
-        self._active_head = state.name
-        self.labeller.set_head(state.name)
-        self.model.set_scores(state.categories, state.ids, state.probabilities, labels=state.labels)
-        self.view.set_show_categories(bool(state.categories))
-        self.panel.show_classifier(state.name)
-        if state.name:
-            self.panel.head_panel.set_classes([c.name for c in state.categories], self.model.label_counts(),
-                                              state.accuracy)
-            self.panel.head_panel.set_status("")
-        self.set_least_sure(bool(state.name) and self.model.least_sure_mode)  # set_scores re-ranked it
-        self.prefs.set_active_classifier(state.name)
-        self._update_head_actions()
-        self._update_status()
-        self.classifierApplied.emit(state.name)
-
-    def _on_head_trained(self, trained: HeadTrained) -> None:
-        if trained.name != self._active_head:
-            return  # the user switched classifiers meanwhile
-        self.model.set_scores(self.model.categories, trained.ids, trained.probabilities)
-        self.panel.head_panel.set_counts(self.model.label_counts(), trained.report.accuracy)
-        labels = trained.report.labels
-        took = f"{trained.seconds * 1000:.0f} ms" if trained.seconds < 1 else f"{trained.seconds:.1f} s"
-        self.panel.head_panel.set_status(f"Learned from {labels:,} label{'s' if labels != 1 else ''} in {took}.")
-        self._update_status()
-        self.headTrained.emit(trained)
-
-    def _update_head_actions(self) -> None:
-        has_head = bool(self._active_head)
-        for action in (self.rename_head_action, self.delete_head_action, self.export_head_action,
-                       self.train_action, self.least_sure_action):
-            action.setEnabled(has_head)
-
-    def new_classifier(self, from_categories: bool = False) -> None:
-        dialog = NewClassifierDialog([h.name for h in self._heads], self.panel.text(), self)
-        if from_categories:
-            dialog.use_current_categories()
-        dialog.accepted.connect(lambda: self.worker.create_head(dialog.name(), dialog.categories()))
-        dialog.finished.connect(self._forget_new_classifier_dialog)
-        self._new_classifier_dialog = dialog
-        dialog.open()
-
-    @property
-    def new_classifier_dialog(self) -> NewClassifierDialog | None:
-        return self._new_classifier_dialog
-
-    def _forget_new_classifier_dialog(self) -> None:
-        if self._new_classifier_dialog is not None:
-            self._new_classifier_dialog.deleteLater()
-            self._new_classifier_dialog = None
-
-    def rename_classifier(self) -> None:
-        old = self._active_head
-        if not old:
-            return
-        new, ok = QInputDialog.getText(self, "Rename Classifier", f"New name for '{old}':", text=old)
-        if ok and new.strip() and new.strip() != old:
-            self.labeller.flush()
-            self.worker.rename_head(old, new.strip())
-
-    def delete_classifier(self) -> None:
-        name = self._active_head
-        if not name:
-            return
-        labels = len(self.model.labels())
-        answer = QMessageBox.question(
-            self, "Delete classifier?",
-            f"Delete the classifier '{name}' and its {labels:,} label{'s' if labels != 1 else ''}? "
-            "Your photos are not touched.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
-        if answer == QMessageBox.StandardButton.Yes:
-            self.labeller.set_head("")
-            self.worker.delete_head(name)
-
-    def export_classifier(self) -> None:
-        name = self._active_head
-        if not name:
-            return
-        start = os.path.join(os.path.expanduser("~"), f"{name}{HEAD_SUFFIX}")
-        path, _filter = QFileDialog.getSaveFileName(self, "Export Classifier", start, HEAD_FILE_FILTER)
-        if path:
-            if not path.endswith(HEAD_SUFFIX):
-                path += HEAD_SUFFIX
-            self.labeller.flush()
-            self.worker.export_head(name, path)
-
-    def import_classifier(self) -> None:
-        path, _filter = QFileDialog.getOpenFileName(self, "Import Classifier", os.path.expanduser("~"),
-                                                    f"{HEAD_FILE_FILTER};;All files (*)")
-        if path:
-            self.labeller.flush()
-            self.worker.import_head(path)
-
-    # ---- labelling ------------------------------------------------------------------------------
-    def selected_photo_ids(self) -> list[int]:
-        return [self.model.photo_id(i.row()) for i in self.view.selectionModel().selectedIndexes()]
-
-    def label_selection(self, class_index: int | None) -> None:
-        """Label the selected photos with this class (None: remove their labels)."""
-        if not self._active_head:
-            self.message_bar.show_message("To label photos, create a classifier: it learns from your labels.",
-                                          "info", ("New Classifier…", self.new_classifier))
-            return
-        if class_index is not None and class_index >= len(self.model.categories):
-            return
-        ids = self.selected_photo_ids()
-        if not ids:
-            self.statusBar().showMessage("Select photos first, then press a class's number.", 5000)
-            return
-        self.labeller.label(ids, class_index)
-
-    def _on_labels_changed(self) -> None:
-        self.panel.head_panel.set_counts(self.model.label_counts(), self.panel.head_panel.accuracy)
+    # ---- search -----------------------------------------------------------------------------------
+    def _on_search_cleared(self) -> None:
+        self._search_request = 0
+        self.model.clear_ranking()
         self._update_status()
 
-    def set_least_sure(self, on: bool) -> None:
-        """"Label these next": show the photos the classifier is least sure about, least sure first."""
-        on = bool(on) and bool(self._active_head)
-        self.model.set_least_sure(on)
-        self.panel.head_panel.set_least_sure(on)
-        self.least_sure_action.setChecked(on)
+    def _focus_search(self) -> None:
+        self.search_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search_edit.selectAll()
+
+    def run_search(self, query: str) -> None:
+        """Rank the open folders' photos by how well they match the text (CLIP, as ``photosort search``)."""
+        if self.model.photo_count():
+            self._search_request = self.worker.search_text(query, SEARCH_RESULTS)
+
+    def find_similar(self) -> None:
+        """Show the photos that look most like the current one."""
+        index = self.view.currentIndex()
+        if not index.isValid():
+            return
+        name = self.model.tile(index.row()).name
+        self.search_edit.show_text(f"Like {name}")  # in the field, so that clearing it goes back, as after a search
+        self._search_request = self.worker.find_similar(self.model.photo_id(index.row()), name, SEARCH_RESULTS)
+
+    def _on_search_results(self, results: SearchResults) -> None:
+        if results.request != self._search_request:
+            return  # the user typed on, or cleared the search, meanwhile
+        self._search_title = results.title
+        self.model.set_ranking(results.ids, results.matches)
+        self.view.scrollToTop()
         self._update_status()
-        if on:
-            self.view.scrollToTop()
+        self.searchShown.emit(results)
 
     def _show_context_menu(self, pos: QPoint) -> None:
         index = self.view.indexAt(pos)
@@ -828,19 +713,16 @@ class MainWindow(QMainWindow):
     def context_menu(self) -> QMenu:
         """The grid's context menu: label the selection with any class, or remove labels."""
         menu = QMenu(self)
-        if self._active_head:
-            label_menu = menu.addMenu("&Label As")
-            for k, category in enumerate(self.model.categories):
-                action = label_menu.addAction(category.name)
-                if k < KEYED_CLASSES:
-                    action.setShortcut(QKeySequence(str(k + 1)))
-                action.triggered.connect(lambda _c=False, index=k: self.label_selection(index))
-            remove = menu.addAction("&Remove Label")
-            remove.setShortcut(QKeySequence("0"))
-            remove.triggered.connect(lambda: self.label_selection(None))
-        else:
-            menu.addAction("&New Classifier to Label Photos…").triggered.connect(self.new_classifier)
+        self.classifiers.add_label_menu(menu)
         menu.addSeparator()
+        index = self.view.currentIndex()
+        if index.isValid():
+            path = self.model.path(index.row())
+            menu.addAction("Find &Similar").triggered.connect(self.find_similar)
+            menu.addAction("Show in File &Manager").triggered.connect(lambda: show_in_file_manager(path))
+            menu.addAction("&Open With Default App").triggered.connect(lambda: open_in_default_app(path))
+            menu.addAction("&Copy Path").triggered.connect(lambda: copy_path(path))
+            menu.addSeparator()
         menu.addAction(self.preview_action)
         return menu
 
@@ -853,9 +735,11 @@ class MainWindow(QMainWindow):
             self.message_bar.show_message("Open a folder of photos first; then export them sorted into folders.",
                                           "info", ("Open Folder…", self.choose_folder))
             return
-        dialog = ExportDialog(self.worker, self._heads, self._active_head, self.model.threshold,
-                              self.prefs.export_destination(), self)
+        dialog = ExportDialog(self.worker, self.classifiers.summaries(), self.classifiers.active, self.panel.threshold(),
+                              self.prefs.export_destination(), self,
+                              target_accuracy=self.classifiers.dial.target_accuracy())
         dialog.finished.connect(self._forget_export_dialog)
+        dialog.movedPhotos.connect(self.rescan)  # the grid follows the photos it moved (or put back)
         self._export_dialog = dialog
         dialog.open()
         dialog.request_preview()
@@ -872,69 +756,6 @@ class MainWindow(QMainWindow):
                 self.prefs.set_export_destination(destination)
             dialog.deleteLater()
             self._export_dialog = None
-
-    def open_journals_dialog(self) -> None:
-        if self._journals_dialog is not None:
-            self._journals_dialog.raise_()
-            return
-        dialog = JournalsDialog(self.worker, self)
-        dialog.finished.connect(self._forget_journals_dialog)
-        self._journals_dialog = dialog
-        dialog.open()
-
-    @property
-    def journals_dialog(self) -> JournalsDialog | None:
-        return self._journals_dialog
-
-    def _forget_journals_dialog(self) -> None:
-        if self._journals_dialog is not None:
-            self._journals_dialog.deleteLater()
-            self._journals_dialog = None
-
-    def _on_journals_listed(self, journals: list[JournalInfo]) -> None:
-        """At start-up (and after each move), offer to finish or undo a move that was interrupted."""
-        interrupted = [j for j in journals if j.state == "interrupted"]
-        if self._offered_journal and self._offered_journal not in {j.path for j in interrupted}:
-            self._offered_journal = ""  # finished or undone meanwhile (e.g. from Edit ▸ Undo a Move Export…)
-            if self._journal_op is None:
-                self.message_bar.dismiss()
-        if not interrupted or self._journal_op is not None or self._journals_dialog is not None:
-            return
-        info = interrupted[-1]
-        self._offered_journal = info.path
-        more = f" ({len(interrupted) - 1} more in Edit ▸ Undo a Move Export…)" if len(interrupted) > 1 else ""
-        self.message_bar.show_message(
-            f"An export was interrupted while moving photos ({info.describe()}). Finish moving them, or undo to "
-            f"put them back{more}.", "warning",
-            ("Finish Move", lambda: self.finish_move(info)), ("Undo Move", lambda: self.undo_move(info)))
-
-    def finish_move(self, journal: JournalInfo) -> None:
-        self._journal_op = "finish"
-        self._journal_destination = journal.destination
-        self.message_bar.show_message("Finishing the interrupted move…", "info")
-        self.worker.finish_move(journal.path)
-
-    def undo_move(self, journal: JournalInfo) -> None:
-        self._journal_op = "undo"
-        self.message_bar.show_message("Putting the photos back…", "info")
-        self.worker.undo_move(journal.path)
-
-    def _on_journal_finished(self, outcome: ExportOutcome) -> None:
-        if self._journal_op != "finish":
-            return
-        self._journal_op = None
-        text = outcome.error if outcome.result is None else describe_result(
-            "move", outcome.result, Path(self._journal_destination), outcome.error)
-        self.message_bar.show_message(text, "error" if outcome.error else "info")
-        self.journalHandled.emit(text)
-
-    def _on_journal_undone(self, outcome: UndoOutcome) -> None:
-        if self._journal_op != "undo":
-            return
-        self._journal_op = None
-        text = describe_undo(outcome.result) if outcome.result is not None else outcome.error
-        self.message_bar.show_message(text, "error" if outcome.error else "info")
-        self.journalHandled.emit(text)
 
     # ---- thumbnails ------------------------------------------------------------------------
     def _schedule_prefetch(self) -> None:
@@ -1010,10 +831,17 @@ class MainWindow(QMainWindow):
         self.settings = chosen
         self.message_bar.dismiss()
         self.worker.apply_settings(chosen)
-        self.worker.list_heads()
-        self.worker.activate_head(self._active_head)
+        self.classifiers.reset()
         if self._folders:
             self.open_folders(self._folders)
+
+    def show_shortcuts(self) -> ShortcutsDialog:
+        grid_keys = [*self.classifiers.label_actions, self.classifiers.unlabel_action, self.preview_action,
+                     self.regroup_action]
+        dialog = ShortcutsDialog(self, grid_keys)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     def _about(self) -> None:
         QMessageBox.about(self, "About photosort",
@@ -1023,7 +851,7 @@ class MainWindow(QMainWindow):
     # ---- status ----------------------------------------------------------------------------
     def _set_busy(self, busy: bool, text: str = "") -> None:
         if not busy:
-            self._busy_job = None
+            self._busy_task = None
         for widget in (self.progress_label, self.progress_bar, self.cancel_button):
             widget.setVisible(busy)
         self.cancel_button.setEnabled(busy)
@@ -1033,20 +861,21 @@ class MainWindow(QMainWindow):
             self.progress_bar.setRange(0, 0)
 
     def _update_status(self) -> None:
-        n = self.model.photo_count()
-        parts = [f"{n:,} photo{'s' if n != 1 else ''}"] if self._folders else ["No folder open"]
+        parts = [plural(self.model.photo_count(), "photo")] if self._folders else ["No folder open"]
         if self.model.categories:
-            n = len(self.model.categories)
-            parts.append(f"{self._active_head}: {n} classes" if self._active_head else f"{n} categories")
+            n, active = len(self.model.categories), self.classifiers.active
+            parts.append(f"{active}: {plural(n, 'class', 'classes')}" if active else plural(n, "category", "categories"))
         labelled = len(self.model.labels())
         if labelled:
             parts.append(f"{labelled:,} labelled")
-        selected = len(self.selected_photo_ids())
+        selected = len(self.classifiers.selected_photo_ids())
         if selected:
             parts.append(f"{selected:,} selected")
         self.status_label.setText(" · ".join(parts))
         title = self.model.group_label(self.model.filter)
-        if self.model.least_sure_mode:
+        if self.model.search_mode:
+            title = f"Search {self._search_title}" if self._search_title.startswith("“") else self._search_title
+        elif self.model.least_sure_mode:
             title = "Label these next" + ("" if self.model.filter is None else f" · {title}")
         self.group_title.setText(f"{title}  ·  {self.model.rowCount():,}")
 
@@ -1074,6 +903,8 @@ class MainWindow(QMainWindow):
         self.thumbnails.set_tile_size(self.view.tile_px, self.devicePixelRatioF())
 
     def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.WindowActivate:  # back from the terminal: a classifier made there shows
+            self.worker.list_classifiers(quiet=True)
         if event.type() == QEvent.Type.DevicePixelRatioChange:  # moved to a screen with another scale
             self.thumbnails.set_tile_size(self.view.tile_px, self.devicePixelRatioF())
             self.view.viewport().update()
@@ -1102,7 +933,7 @@ class MainWindow(QMainWindow):
             answer = QMessageBox.question(
                 self, "Stop moving photos?",
                 "Photos are being moved. Stop after the current photo and quit?\n\nThe photos moved so far stay "
-                "where they are now; next time you can finish the move or undo it (Edit ▸ Undo a Move Export…).",
+                f"where they are now; next time you can finish the move or undo it ({MOVE_EXPORTS_MENU}).",
                 QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
             if answer != QMessageBox.StandardButton.Yes:
                 return False

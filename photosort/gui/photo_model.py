@@ -10,9 +10,15 @@ probabilities is an argmax, cheaper than a round trip to the worker thread.
 
 Labels (the user's clicks, by photo id) win over predictions: a labelled
 photo is grouped, filtered and exported under its label. "Label these next"
-shows the unlabelled photos the classifier is least sure about; that list is
-a snapshot taken when predictions arrive, so tiles do not jump away while
-the user labels them, and the next training re-ranks it.
+shows the unlabelled photos the classifier is least sure about.
+
+Positions hold still while the user labels: a label, the retraining it
+triggers and photos indexed meanwhile change what tiles *show* (badge,
+colour, group counts) but never where they *are*, so the photo under the
+pointer and the selection stay put and the next key lands where the user
+looks. The new order waits (:attr:`PhotoModel.regroup_pending`) until the
+user asks (:meth:`PhotoModel.regroup`) or changes the view (filter, sort,
+threshold, classifier, "Label these next").
 
 Python code reads tiles with :meth:`PhotoModel.tile`, not ``index.data()``:
 PySide6 6.12 drops a reference to ``None`` each time ``index.data()`` hands
@@ -31,7 +37,9 @@ import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QPixmap
 
+from ..core.paths import display_path
 from ..core.sorting import DEFAULT_THRESHOLD, NO_LABEL, UNSURE, decide, least_sure
+from ..core.wording import natural_key
 from ..core.zeroshot import Category
 from .thumbnail_cache import ThumbnailCache
 
@@ -46,7 +54,7 @@ BestGuessRole = Qt.ItemDataRole.UserRole + 6  # name of the best category even w
 
 REBUILD_NAME_ORDER_ABOVE = 512  # photos added at once; fewer are inserted into the name order one by one
 LEAST_SURE_COUNT = 48  # photos shown by "Label these next": a few screens of clicks, then the head retrains
-SORT_KEYS = ("name", "confidence")
+SORT_KEYS = ("name", "folder", "confidence")
 
 # Tableau 10: distinct in both light and dark palettes, and friendly to colour-blind eyes.
 CATEGORY_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
@@ -72,6 +80,7 @@ class Tile:
     group: int  # where the photo is grouped: its label if it has one, else the prediction (or UNSURE)
     score: float  # confidence of the prediction
     label: str | None = None  # the user's label, which wins over the prediction
+    match: float | None = None  # how well it matches the search shown (cosine), None outside a search
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,7 @@ class PhotoModel(QAbstractListModel):
     """Photos as rows, grouped by category (Unsure last) and filtered to one group on request."""
 
     groupsChanged = Signal()
+    regroupPending = Signal(bool)  # labels or predictions would move photos; they wait for regroup()
 
     def __init__(self, thumbnails: ThumbnailCache | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -108,13 +118,17 @@ class PhotoModel(QAbstractListModel):
         self._labels = np.zeros(0, np.int64)  # class index per photo, or NO_LABEL
         self._label_of_id: dict[int, int] = {}  # every label of the active classifier, shown or not
         self._least_sure: np.ndarray | None = None  # photo indexes shown by "Label these next"
-        self._name_keys: list[tuple[str, str]] = []  # sorted (casefolded path, path)
+        self._ranking: np.ndarray | None = None  # photo indexes of a search, best match first
+        self._match: dict[int, float] = {}  # photo index -> its match with the search
+        self._name_keys: list[tuple] = []  # sorted name keys: file name in natural order, then the folder
         self._by_name: list[int] = []  # photo indexes in name order, parallel to _name_keys
         self._name_rank: np.ndarray | None = None
         self._order = np.zeros(0, np.int64)  # row -> photo index
         self._filter: Filter = None
         self._sort = "name"
         self._grouped = True
+        self._holding = False  # positions hold still (the user is labelling)
+        self._pending = False  # the order they would have otherwise differs
 
     # ---- Qt model API ----------------------------------------------------------------
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
@@ -158,8 +172,13 @@ class PhotoModel(QAbstractListModel):
         return self._categories
 
     @property
-    def threshold(self) -> float:
+    def threshold(self) -> float | np.ndarray:
+        """The unsure threshold: one for every class, or one per class (a target accuracy's)."""
         return self._threshold
+
+    def scores(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every photo's probabilities (N x C, NaN where not scored) and label (class index or NO_LABEL)."""
+        return self._probs, self._labels
 
     @property
     def filter(self) -> Filter:
@@ -180,7 +199,7 @@ class PhotoModel(QAbstractListModel):
     def tile(self, row: int) -> Tile:
         i = int(self._order[row])
         return Tile(int(self._ids[i]), self._names[i], self._category_of(i), int(self._best[i]), self._score_of(i),
-                    self._label_name(i))
+                    self._label_name(i), self._match.get(i))
 
     def thumbnail(self, row: int) -> QPixmap | None:
         """The tile's thumbnail if loaded; otherwise None, and it is queued for loading."""
@@ -218,6 +237,31 @@ class PhotoModel(QAbstractListModel):
         return counts
 
     @property
+    def regroup_pending(self) -> bool:
+        return self._pending
+
+    @property
+    def search_mode(self) -> bool:
+        return self._ranking is not None
+
+    def set_ranking(self, ids: np.ndarray, matches: np.ndarray) -> None:
+        """Show only these photos, best match first (a search, or Find Similar), until :meth:`clear_ranking`."""
+        pairs = [(self._index_of[int(pid)], float(m)) for pid, m in zip(ids, matches, strict=True)
+                 if int(pid) in self._index_of]
+        self._ranking = np.array([i for i, _m in pairs], dtype=np.int64)
+        self._match = dict(pairs)
+        self._holding = False
+        self._refresh_order()
+
+    def clear_ranking(self) -> None:
+        """Back to the view before the search."""
+        if self._ranking is None:
+            return
+        self._ranking, self._match = None, {}
+        self._holding = False
+        self._refresh_order()
+
+    @property
     def least_sure_mode(self) -> bool:
         return self._least_sure is not None
 
@@ -239,6 +283,8 @@ class PhotoModel(QAbstractListModel):
     # ---- changing ----------------------------------------------------------------------
     def clear(self) -> None:
         self.beginResetModel()
+        self._holding = False
+        self._set_pending(False)
         self._ids = np.zeros(0, np.int64)
         self._paths, self._names, self._index_of = [], [], {}
         self._probs = np.zeros((0, len(self._categories)), np.float32)
@@ -247,6 +293,7 @@ class PhotoModel(QAbstractListModel):
         self._name_keys, self._by_name, self._name_rank = [], [], None
         if self._least_sure is not None:
             self._least_sure = np.zeros(0, np.int64)
+        self._ranking, self._match = None, {}
         self._order = np.zeros(0, np.int64)
         self.endResetModel()
         self.groupsChanged.emit()
@@ -263,7 +310,7 @@ class PhotoModel(QAbstractListModel):
         for photo_id, path, row in zip(ids[known], np.array(paths, dtype=object)[known], probs[known], strict=True):
             i = self._index_of[int(photo_id)]
             if path != self._paths[i]:
-                self._paths[i], self._names[i] = path, os.path.basename(path)
+                self._paths[i], self._names[i] = path, display_path(os.path.basename(path))
                 self._name_keys = []  # a renamed photo moves: rebuild the name order
             self._probs[i] = row
         fresh = ~known
@@ -271,7 +318,7 @@ class PhotoModel(QAbstractListModel):
         new_paths = [p for p, f in zip(paths, fresh, strict=True) if f]
         self._ids = np.concatenate([self._ids, ids[fresh].astype(np.int64)])
         self._paths += new_paths
-        self._names += [os.path.basename(p) for p in new_paths]
+        self._names += [display_path(os.path.basename(p)) for p in new_paths]
         self._index_of.update({int(pid): start + k for k, pid in enumerate(ids[fresh])})
         self._probs = np.concatenate([self._probs, probs[fresh]]) if fresh.any() else self._probs
         self._labels = np.concatenate([self._labels, self._labels_for(ids[fresh])])
@@ -286,10 +333,13 @@ class PhotoModel(QAbstractListModel):
         if labels and tuple(categories) == self._categories:
             self._label_of_id.update(labels)
         self.beginResetModel()
+        self._holding = False
+        self._set_pending(False)
         self._ids = ids.astype(np.int64)
         self._paths = list(paths)
-        self._names = [os.path.basename(p) for p in paths]
+        self._names = [display_path(os.path.basename(p)) for p in paths]
         self._index_of = {int(pid): k for k, pid in enumerate(self._ids)}
+        self._ranking, self._match = None, {}  # the rows it named are gone
         self._probs = self._aligned_probabilities(categories, probabilities, len(ids))
         self._labels = self._labels_for(self._ids)
         self._name_keys, self._by_name = [], []
@@ -302,12 +352,16 @@ class PhotoModel(QAbstractListModel):
         self.groupsChanged.emit()
 
     def set_scores(self, categories: tuple[Category, ...], ids: np.ndarray, probabilities: np.ndarray,
-                   labels: dict[int, int] | None = None) -> None:
+                   labels: dict[int, int] | None = None, keep_positions: bool = False) -> None:
         """New categories, a new classifier or its new predictions: probabilities for the photos listed, by id.
 
         ``labels`` (photo id -> class index) replaces the labels when given (another
         classifier, or typed categories: ``{}``); None keeps them (new predictions).
+        ``keep_positions``: predictions retrained from the user's labels, which must not
+        move photos under the pointer while the user is labelling.
         """
+        if not keep_positions:
+            self._holding = False
         if labels is not None:
             self._label_of_id = dict(labels)
         self._labels = self._labels_for(self._ids)
@@ -325,7 +379,8 @@ class PhotoModel(QAbstractListModel):
         self._refresh_order()
 
     def set_labels(self, changes: dict[int, int | None]) -> None:
-        """Label photos (photo id -> class index) or remove their labels (None); regroups at once."""
+        """Label photos (photo id -> class index) or remove their labels (None); positions hold still from now on."""
+        self._holding = True
         for photo_id, label in changes.items():
             if label is None:
                 self._label_of_id.pop(photo_id, None)
@@ -342,11 +397,18 @@ class PhotoModel(QAbstractListModel):
         """Show only the unlabelled photos the classifier is least sure about, least sure first (or go back)."""
         if enabled == self.least_sure_mode:
             return
+        self._holding = False
         self._least_sure = self._rank_least_sure() if enabled else None
         self._refresh_order()
 
-    def set_threshold(self, threshold: float) -> None:
-        self._threshold = float(threshold)
+    def set_threshold(self, threshold: float | np.ndarray, keep_positions: bool = False) -> None:
+        """One threshold for every class, or one per class (from :mod:`photosort.core.calibration`).
+
+        ``keep_positions``: new thresholds that came with a retraining while the user labels.
+        """
+        if not keep_positions:
+            self._holding = False
+        self._threshold = float(threshold) if np.ndim(threshold) == 0 else np.array(threshold, np.float64)
         self._assign()
         self._refresh_order()
 
@@ -355,12 +417,14 @@ class PhotoModel(QAbstractListModel):
             key = None
         if key == self._filter:
             return
+        self._holding = False
         self._filter = key
         self._refresh_order()
 
     def set_sort(self, key: str, grouped: bool | None = None) -> None:
         if key not in SORT_KEYS:
             raise ValueError(f"unknown sort key {key!r}")
+        self._holding = False
         self._sort = key
         if grouped is not None:
             self._grouped = grouped
@@ -379,8 +443,15 @@ class PhotoModel(QAbstractListModel):
         return np.full((n, len(self._categories)), np.nan, np.float32)
 
     def _assign(self) -> None:
-        """The core's rules (threshold, labels win), applied here so dragging the threshold needs no round trip."""
-        decision = decide(self._probs, self._threshold, self._labels)
+        """The core's rules (threshold, labels win), applied here so dragging the threshold needs no round trip.
+
+        Per-class thresholds made for other classes (the classifier changed; its own
+        follow at once) file nothing meanwhile.
+        """
+        threshold = self._threshold
+        if np.ndim(threshold) and len(threshold) != len(self._categories):
+            threshold = np.full(len(self._categories), np.inf)
+        decision = decide(self._probs, threshold, self._labels)
         self._predicted, self._score, self._best = decision.predicted, decision.confidence, decision.best
 
     def _labels_for(self, ids: np.ndarray) -> np.ndarray:
@@ -411,14 +482,14 @@ class PhotoModel(QAbstractListModel):
 
     def _tooltip(self, i: int) -> str:
         if not self._categories:
-            return self._paths[i]
+            return display_path(self._paths[i])
         guess = self._best_guess(i)
         best = int(self._predicted[i])
         predicted = self._categories[best].name if best >= 0 else (f"Unsure (maybe {guess})" if guess else "Unsure")
         label = self._label_name(i)
         if label is not None:
-            return f"{self._paths[i]}\nLabelled {label} · predicted {predicted} {self._score_of(i):.0%}"
-        return f"{self._paths[i]}\n{predicted} · {self._score_of(i):.0%}"
+            return f"{display_path(self._paths[i])}\nLabelled {label} · predicted {predicted} {self._score_of(i):.0%}"
+        return f"{display_path(self._paths[i])}\n{predicted} · {self._score_of(i):.0%}"
 
     def _passes_filter(self, indexes: np.ndarray) -> np.ndarray:
         if self._filter is None:
@@ -426,12 +497,16 @@ class PhotoModel(QAbstractListModel):
         return indexes[self._best[indexes] == self._filter]
 
     def _compute_order(self) -> np.ndarray:
+        if self._ranking is not None:
+            return self._ranking
         if self._least_sure is not None:
             return self._passes_filter(self._least_sure)
         shown = self._passes_filter(np.arange(len(self._ids)))
         if self._sort == "confidence" and self._categories:
             certainty = np.where(self._labels[shown] >= 0, 2.0, np.nan_to_num(self._score[shown], nan=-1.0))
             secondary = -certainty  # labelled photos first, then the surest predictions
+        elif self._sort == "folder":
+            secondary = self._folders_rank()[shown]
         else:
             secondary = self._names_rank()[shown]
         if self._grouped and self._categories:
@@ -439,8 +514,15 @@ class PhotoModel(QAbstractListModel):
             return shown[np.lexsort((self._names_rank()[shown], secondary, group))]
         return shown[np.lexsort((self._names_rank()[shown], secondary))]
 
-    def _name_key(self, i: int) -> tuple[str, str]:
-        return self._paths[i].casefold(), self._paths[i]
+    def _name_key(self, i: int) -> tuple:
+        """File names as people read them (IMG_2 before IMG_10); the same name in two folders: by folder."""
+        return natural_key(self._names[i]), natural_key(self._paths[i])
+
+    def _folders_rank(self) -> np.ndarray:
+        """Each photo's folder's position among the folders, in natural order (within one: by name)."""
+        folders = [os.path.dirname(p) for p in self._paths]
+        order = {folder: k for k, folder in enumerate(sorted(set(folders), key=natural_key))}
+        return np.fromiter((order[f] for f in folders), np.int64, len(folders))
 
     def _extend_name_order(self, new: range) -> None:
         """Keep photos sorted by path: insert a batch (cheap), or re-sort when many arrive or one moved."""
@@ -468,7 +550,7 @@ class PhotoModel(QAbstractListModel):
 
     def _insert_visible(self, new_indexes: np.ndarray) -> None:
         """Append newly added photos that pass the filter as rows at the end (re-sorted right after)."""
-        if self._least_sure is not None:
+        if self._least_sure is not None or self._ranking is not None:
             return  # new photos join "Label these next" when the next predictions re-rank it
         shown = self._passes_filter(new_indexes)
         if not len(shown):
@@ -478,10 +560,29 @@ class PhotoModel(QAbstractListModel):
         self._order = np.concatenate([self._order, shown])
         self.endInsertRows()
 
+    def regroup(self) -> None:
+        """Put photos where their labels and the latest predictions say (the user asked, or looked elsewhere)."""
+        self._holding = False
+        self._refresh_order()
+
+    def _set_pending(self, pending: bool) -> None:
+        if pending != self._pending:
+            self._pending = pending
+            self.regroupPending.emit(pending)
+
     def _refresh_order(self) -> None:
-        """Re-sort in place when the same photos stay visible (keeps selection); otherwise reset."""
+        """Re-sort in place when the same photos stay visible (keeps selection); otherwise reset.
+
+        While positions hold, nothing moves: the tiles repaint and the new order waits.
+        """
         new = self._compute_order()
         old = self._order
+        if self._holding and len(old):
+            self.dataChanged.emit(self.index(0), self.index(len(old) - 1))
+            self._set_pending(not np.array_equal(new, old))
+            self.groupsChanged.emit()
+            return
+        self._set_pending(False)
         if len(new) == len(old) and np.array_equal(np.sort(new), np.sort(old)):
             if not np.array_equal(new, old):
                 self._move_rows(new)

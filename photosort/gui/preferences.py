@@ -15,6 +15,7 @@ import logging
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from ..core.calibration import DEFAULT_TARGET, TARGET_RANGE
 from ..core.sorting import DEFAULT_THRESHOLD
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,18 @@ class Preferences:
 
     def set_active_classifier(self, name: str) -> None:
         self.store.setValue("classifier/active", name)
+
+    def target_accuracy(self) -> float:
+        """The accuracy dial's target (a classifier with an estimate), within what the dial offers."""
+        try:
+            value = float(self.store.value("classifier/target_accuracy", DEFAULT_TARGET, float))
+        except (TypeError, ValueError):
+            value = DEFAULT_TARGET
+        low, high = TARGET_RANGE
+        return min(high, max(low, value)) if value == value else DEFAULT_TARGET
+
+    def set_target_accuracy(self, value: float) -> None:
+        self.store.setValue("classifier/target_accuracy", float(value))
 
     def export_destination(self) -> str:
         return str(self.store.value("export/destination", "", str))

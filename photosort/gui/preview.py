@@ -16,6 +16,7 @@ from PySide6.QtGui import QImage, QKeyEvent, QPixmap, QResizeEvent
 from PySide6.QtWidgets import QDialog, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from ..core.decode import DEFAULT_MAX_PIXELS, HEIF_EXTENSIONS, heif_available
+from ..core.paths import display_path
 from .photo_model import PhotoModel
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def load_preview_image(path: str, max_side: int) -> QImage:
             upright.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
             rgb = upright.convert("RGB")
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
-        raise PreviewError(f"cannot read {os.path.basename(path)}: {exc}") from None
+        raise PreviewError(f"cannot read {display_path(os.path.basename(path))}: {exc}") from None
     data = rgb.tobytes("raw", "RGB")
     return QImage(data, rgb.width, rgb.height, 3 * rgb.width, QImage.Format.Format_RGB888).copy()
 
@@ -116,7 +117,7 @@ class PreviewDialog(QDialog):
         self._request += 1
         self._image = None
         path = self._model.path(row)
-        self.setWindowTitle(os.path.basename(path))
+        self.setWindowTitle(display_path(os.path.basename(path)))
         self.caption.setText(self._caption(row, path))
         self.image_label.setPixmap(QPixmap())
         self.image_label.setText("Loading…")
@@ -124,7 +125,7 @@ class PreviewDialog(QDialog):
         QThreadPool.globalInstance().start(job)
 
     def _caption(self, row: int, path: str) -> str:
-        name = os.path.basename(path)
+        name = display_path(os.path.basename(path))
         if not self._model.categories:
             return name
         tile = self._model.tile(row)

@@ -17,11 +17,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-HEADERS = ("Photo", "Why it could not be read")
+from ..core.paths import display_path
+
+HEADERS = ("Photo", "Folder", "Why it could not be read")
 
 
 class ProblemsModel(QAbstractTableModel):
-    """(path, reason) rows; the Photo column shows the path relative to its opened folder."""
+    """(path, reason) rows: the file's name, its folder (relative to the opened one), and why."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -48,9 +50,9 @@ class ProblemsModel(QAbstractTableModel):
             return None
         path, reason = self._rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return self._shown_path(path) if index.column() == 0 else reason
+            return (display_path(os.path.basename(path)), display_path(self._shown_folder(path)), reason)[index.column()]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{path}\n{reason}"
+            return f"{display_path(path)}\n{reason}"
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> object:
@@ -59,13 +61,16 @@ class ProblemsModel(QAbstractTableModel):
         return None
 
     def as_text(self) -> str:
-        return "\n".join(f"{path}\t{reason}" for path, reason in self._rows)
+        return "\n".join(f"{display_path(path)}\t{reason}" for path, reason in self._rows)
 
-    def _shown_path(self, path: str) -> str:
+    def _shown_folder(self, path: str) -> str:
+        """The folder as the user knows it: the opened folder's name, then the subfolders below it."""
+        folder = os.path.dirname(path)
         for root in self._roots:
-            if path.startswith(root.rstrip(os.sep) + os.sep):
-                return os.path.relpath(path, root)
-        return path
+            root = root.rstrip(os.sep)
+            if folder == root or folder.startswith(root + os.sep):
+                return os.path.join(os.path.basename(root), os.path.relpath(folder, root)).rstrip(os.sep + ".")
+        return folder
 
 
 class ProblemsDialog(QDialog):

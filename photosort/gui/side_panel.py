@@ -24,14 +24,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core.calibration import DEFAULT_TARGET, NO_ESTIMATE_TYPED, TARGET_RANGE, headline, percent
 from ..core.sorting import DEFAULT_THRESHOLD
 from ..core.zeroshot import Category, parse_categories
-from .classifier_panel import ClassifierBar, HeadPanel
+from .classifier_panel import ClassifierBar, LabelPanel
 from .photo_model import Group, group_colour
 
 ALL_PHOTOS = -2  # item data for "All photos" (never None: PySide6 6.12 leaks None read back from item data)
 TYPING_DEBOUNCE_MS = 400
 SLIDER_COALESCE_MS = 60
+NBSP = "\u00a0"
 PLACEHOLDER = "One category per line, e.g.\nbeach\nforest\npets = a photo of a cat or a dog"
 
 
@@ -67,8 +69,10 @@ class SidePanel(QWidget):
     """Where the user types categories and picks the confidence below which a photo is unsure."""
 
     categoriesChanged = Signal(object)  # tuple[Category, ...]
-    thresholdChanged = Signal(float)
+    thresholdChanged = Signal(float)  # the raw threshold (typed categories, a classifier without an estimate)
+    targetAccuracyChanged = Signal(float)  # the accuracy dial's target (a classifier with an estimate)
     filterChanged = Signal(object)  # group key: None (all), UNSURE, or a category index
+    groupClicked = Signal(object)  # a group was clicked, even the one shown (leaves "Label these next")
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -76,7 +80,10 @@ class SidePanel(QWidget):
         self._typing = QTimer(self, singleShot=True, interval=TYPING_DEBOUNCE_MS)
         self._typing.timeout.connect(self.commit_text)
         self._sliding = QTimer(self, singleShot=True, interval=SLIDER_COALESCE_MS)
-        self._sliding.timeout.connect(lambda: self.thresholdChanged.emit(self.threshold()))
+        self._sliding.timeout.connect(self._emit_slider)
+        self._raw = round(DEFAULT_THRESHOLD * 100)  # the slider's value in each mode, in percent
+        self._target = round(DEFAULT_TARGET * 100)
+        self._accuracy_mode = False
         self._build()
 
     def _build(self) -> None:
@@ -87,10 +94,10 @@ class SidePanel(QWidget):
         self.classifier_bar = ClassifierBar()
         layout.addWidget(self.classifier_bar)
         layout.addSpacing(4)
-        self.head_panel = HeadPanel()
+        self.label_panel = LabelPanel()
         self.pages = QStackedWidget()
         self.pages.addWidget(self._build_editor())
-        self.pages.addWidget(self.head_panel)
+        self.pages.addWidget(self.label_panel)
         layout.addWidget(self.pages, 2)
         layout.addSpacing(8)
         layout.addLayout(self._build_slider())
@@ -107,6 +114,7 @@ class SidePanel(QWidget):
         self.groups.setFrameShape(QFrame.Shape.StyledPanel)
         self.groups.setAccessibleName("Groups")
         self.groups.currentItemChanged.connect(self._on_group_clicked)
+        self.groups.itemClicked.connect(lambda item: self.groupClicked.emit(self._key(item)))
         layout.addWidget(self.groups, 3)
 
     def _build_editor(self) -> QWidget:
@@ -131,25 +139,33 @@ class SidePanel(QWidget):
 
     def show_classifier(self, name: str) -> None:
         """Show the label buttons of classifier ``name``, or (with "") the category editor."""
-        self.pages.setCurrentWidget(self.head_panel if name else self.pages.widget(0))
+        self.pages.setCurrentWidget(self.label_panel if name else self.pages.widget(0))
         self.classifier_bar.set_current(name)
 
     def _build_slider(self) -> QVBoxLayout:
+        """The dial: "Unsure below 50 %", or with an estimate "File automatically when at least 95 % likely right".
+
+        Its two lines of text keep a fixed height (two and three lines), so that
+        nothing below them moves as the text changes with the slider or the mode.
+        """
         box = QVBoxLayout()
-        row = QHBoxLayout()
-        row.addWidget(_heading("Unsure below"))
-        row.addStretch(1)
-        self.threshold_label = QLabel()
-        row.addWidget(self.threshold_label)
-        box.addLayout(row)
+        box.setSpacing(4)
+        self.threshold_label = self.dial_title = _heading("")
+        self.dial_title.setWordWrap(True)
+        self.dial_title.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom)
+        self.dial_title.setFixedHeight(2 * self.dial_title.fontMetrics().lineSpacing() + 2)
+        box.addWidget(self.dial_title)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, 100)
         self.slider.setPageStep(10)
-        self.slider.setAccessibleName("Unsure below this confidence")
-        self.slider.setToolTip("A photo whose best category has less confidence than this goes to Unsure.")
         self.slider.valueChanged.connect(self._on_slider)
         box.addWidget(self.slider)
-        self.set_threshold(DEFAULT_THRESHOLD)
+        self.dial_detail = secondary(QLabel())
+        self.dial_detail.setWordWrap(True)
+        self.dial_detail.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.dial_detail.setFixedHeight(3 * self.dial_detail.fontMetrics().lineSpacing() + 2)
+        box.addWidget(self.dial_detail)
+        self.show_raw_threshold(NO_ESTIMATE_TYPED)
         return box
 
     # ---- categories ----------------------------------------------------------------
@@ -175,20 +191,90 @@ class SidePanel(QWidget):
     def set_busy(self, busy: bool) -> None:
         self.busy_label.setVisible(busy)
 
-    # ---- threshold -----------------------------------------------------------------
+    # ---- the dial: a raw threshold, or a target accuracy --------------------------------
+    @property
+    def accuracy_mode(self) -> bool:
+        """Whether the slider chooses a target accuracy (a classifier with an estimate) rather than a threshold."""
+        return self._accuracy_mode
+
     def threshold(self) -> float:
-        return self.slider.value() / 100.0
+        """The raw threshold (what typed categories and classifiers without an estimate use), in either mode."""
+        return self._raw / 100.0
 
     def set_threshold(self, value: float) -> None:
-        self.slider.setValue(round(value * 100))
-        self._update_threshold_label()
+        self._raw = max(0, min(100, round(value * 100)))
+        if not self._accuracy_mode:
+            self._set_slider(self._raw)
+        self._update_title()
 
-    def _on_slider(self, _value: int) -> None:
-        self._update_threshold_label()
+    def target_accuracy(self) -> float:
+        return self._target / 100.0
+
+    def set_target_accuracy(self, value: float) -> None:
+        low, high = (round(v * 100) for v in TARGET_RANGE)
+        self._target = max(low, min(high, round(value * 100)))
+        if self._accuracy_mode:
+            self._set_slider(self._target)
+        self._update_title()
+
+    def show_raw_threshold(self, note: str) -> None:
+        """"Unsure below 50 %", with a note on when the accuracy dial appears."""
+        self._accuracy_mode = False
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, 100)
+        self.slider.setPageStep(10)
+        self.slider.blockSignals(False)
+        self._set_slider(self._raw)
+        self.slider.setAccessibleName("Unsure below this confidence")
+        self.slider.setToolTip("A photo whose best category has less confidence than this goes to Unsure.")
+        self.dial_detail.setText(note)
+        self._update_title()
+
+    def show_target_accuracy(self) -> None:
+        """"File automatically when at least 95 % likely right"; the counts follow with :meth:`set_dial_detail`."""
+        self._accuracy_mode = True
+        low, high = (round(v * 100) for v in TARGET_RANGE)
+        self.slider.blockSignals(True)
+        self.slider.setRange(low, high)
+        self.slider.setPageStep(5)
+        self.slider.blockSignals(False)
+        self._set_slider(self._target)
+        self.slider.setAccessibleName("File automatically when at least this likely right")
+        self.slider.setToolTip("Photos the classifier's labels show less likely right than this go to Unsure "
+                               "(estimated from the labels, per class where a class has 10 or more).")
+        self._update_title()
+
+    def set_dial_detail(self, text: str) -> None:
+        """The line under the dial: how many photos it files and on how many labels that rests."""
+        self.dial_detail.setText(text)
+
+    def dial_text(self) -> str:
+        """The dial's whole sentence, as a screen reader and the tests read it."""
+        return f"{self.dial_title.text()} — {self.dial_detail.text()}".replace(NBSP, " ")
+
+    def _set_slider(self, value: int) -> None:
+        self.slider.blockSignals(True)
+        self.slider.setValue(value)
+        self.slider.blockSignals(False)
+
+    def _on_slider(self, value: int) -> None:
+        if self._accuracy_mode:
+            self._target = value
+        else:
+            self._raw = value
+        self._update_title()
         self._sliding.start()
 
-    def _update_threshold_label(self) -> None:
-        self.threshold_label.setText(f"{self.slider.value()}%")
+    def _emit_slider(self) -> None:
+        if self._accuracy_mode:
+            self.targetAccuracyChanged.emit(self.target_accuracy())
+        else:
+            self.thresholdChanged.emit(self.threshold())
+
+    def _update_title(self) -> None:
+        title = headline(self.target_accuracy()) if self._accuracy_mode else f"Unsure below {percent(self.threshold())}"
+        self.dial_title.setText(title.replace(" %", f"{NBSP}%"))  # "95 %" never breaks across lines
+        self.slider.setAccessibleDescription(self.dial_text())
 
     # ---- groups --------------------------------------------------------------------
     def set_groups(self, groups: list[Group], current: int | None) -> None:

@@ -8,15 +8,19 @@ same object ``photosort sort`` and ``export`` use), so the window and the CLI
 cannot disagree. It reports with signals carrying whole batches (numpy
 arrays), never one signal per photo.
 
-Some requests must not wait for indexing to finish: *cancel* is a
-:class:`~photosort.core.progress.CancelToken` the indexer polls between batches, and *new categories* and *classifier requests*
-(switch, label, train, rename, ...) sit in mailboxes that the worker also
-empties between indexing batches, so typing categories or labelling photos
+Long work (indexing, export, undo, finishing a move) runs through the one
+:class:`~photosort.gui.task_runner.TaskRunner`, which reports started,
+progress, finished, failed and cancelled alike for all of them.
+
+Some requests must not wait for indexing to finish: *cancel* is the task's
+:class:`~photosort.core.progress.CancelToken`, which the indexer polls between
+batches, and *new categories* and *classifier requests* (switch, label,
+train, rename, ...) sit in mailboxes that the worker also empties between
+indexing batches, so typing categories or labelling photos
 re-sorts the grid while a folder is still being indexed. Training requests
 coalesce: however many arrive while the worker is busy, it trains once, on
-all the labels. Each request to open folders gets a job number and each
-library a generation number, so the GUI can drop messages about a library it
-no longer shows.
+all the labels. Each library gets a generation number, so the GUI can drop
+messages about a library it no longer shows.
 
 Exports run here too, through the same calls as ``photosort export``
 (:meth:`Library.plan_export` and :meth:`Engine.run_export`); the plan
@@ -37,24 +41,17 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from ..core.cache import EmbeddingSet
-from ..core.classifier import Classifier
-from ..core.classifiers import TrainReport, read_classifier_file
+from ..core.calibration import Calibration, unsure_below
+from ..core.classifiers import TrainReport, describe_import
 from ..core.config import Settings
 from ..core.engine import Engine
-from ..core.errors import Action, ClassifierError, ExportError, FolderError, PhotosortError, user_message
-from ..core.export import (
-    ExportPlan,
-    ExportResult,
-    ExportStopped,
-    UndoResult,
-    journal_info,
-    journal_state,
-    pending_journals,
-)
+from ..core.errors import ClassifierError, ExportError, FolderError, PhotosortError
+from ..core.export import ExportPlan, journal_info, journal_state, pending_journals
 from ..core.indexer import IndexReport, PipelineOptions
 from ..core.library import Library, Sorting
-from ..core.progress import CancelToken
+from ..core.progress import CancelToken, ProgressFn
 from ..core.zeroshot import Category
+from .task_runner import Failure, Task, TaskKind, TaskRunner
 
 log = logging.getLogger(__name__)
 
@@ -83,23 +80,17 @@ class Scores:
 
 
 @dataclass(frozen=True)
-class Failure:
-    """Something the user must act on (core.errors.user_message's text and action). ``job``: the job it ended."""
+class SearchResults:
+    """The photos best matching a search (or like a photo), best first; ``request`` numbers the search."""
 
-    action: Action
-    message: str
-    job: int | None = None
-
-    @classmethod
-    def of(cls, exc: BaseException, job: int | None = None) -> Failure:
-        message = user_message(exc)
-        if not message.expected:
-            log.error("unexpected error in the worker", exc_info=exc)
-        return cls(message.action, message.text, job)
+    request: int
+    title: str
+    ids: np.ndarray
+    matches: np.ndarray  # cosine of each with the text or photo searched
 
 
 @dataclass(frozen=True)
-class HeadState:
+class ClassifierState:
     """The classifier now in use (``name`` "" for the typed categories): classes, labels, predictions."""
 
     name: str
@@ -108,6 +99,7 @@ class HeadState:
     probabilities: np.ndarray
     labels: dict[int, int]  # photo id -> class index
     accuracy: float | None  # cross-validated, from its last training
+    calibration: Calibration | None = None  # how often a filed photo is right per threshold (the accuracy dial)
 
 
 @dataclass(frozen=True)
@@ -118,7 +110,7 @@ class TrainRequest:
 
 
 @dataclass(frozen=True)
-class HeadTrained:
+class ClassifierTrained:
     """A classifier retrained on all its labels, with new predictions for every photo held."""
 
     name: str
@@ -126,6 +118,7 @@ class HeadTrained:
     probabilities: np.ndarray
     report: TrainReport
     seconds: float
+    calibration: Calibration | None = None  # the new estimate behind the accuracy dial (None: too few labels)
 
 
 @dataclass(frozen=True)
@@ -137,6 +130,7 @@ class ExportRequest:
     classifier: str  # "" for the typed categories, else a classifier's name
     unsure: str  # "folder" or "skip"
     threshold: float
+    target_accuracy: float | None = None  # the accuracy dial's target: used where the classifier has an estimate
 
 
 @dataclass(frozen=True)
@@ -146,27 +140,13 @@ class ExportPreview:
     request: int
     plan: ExportPlan | None
     error: str = ""
-
-
-@dataclass(frozen=True)
-class ExportOutcome:
-    """What an export (or finishing an interrupted move) did; ``error`` when it stopped early."""
-
-    plan: ExportPlan | None
-    result: ExportResult | None
-    error: str = ""
-
-
-@dataclass(frozen=True)
-class UndoOutcome:
-    journal: str
-    result: UndoResult | None
-    error: str = ""
+    unsure_rule: str = ""  # which photos are unsure: "below 50 %", or "below 95 % likely right"
 
 
 @dataclass(frozen=True)
 class JobResult:
-    job: int
+    """What opening folders did: one indexing report per folder."""
+
     generation: int
     reports: tuple[IndexReport, ...]
     cancelled: bool
@@ -184,29 +164,27 @@ class JobResult:
 class EngineWorker(QObject):
     """Owns the Engine and the open Library in its own thread; every slot runs there, every signal reaches the GUI queued."""
 
-    started = Signal(int, int, list)  # job, generation, resolved folders
-    progress = Signal(int, object)  # generation, core.progress.Progress
+    foldersOpened = Signal(int, list)  # generation, the folders found readable
     photosAdded = Signal(object)  # PhotoBatch
     scoresReady = Signal(object)  # Scores
     problemsFound = Signal(int, list)  # generation, [(path, reason)] for the whole library
-    finished = Signal(object)  # JobResult
-    cancelled = Signal(object)  # JobResult
-    failed = Signal(object)  # Failure
+    failed = Signal(object)  # Failure of a request that is not a task (a classifier, a folder, the categories)
     status = Signal(str)  # what slow thing happens now ("Loading the model…"), "" when done
     notice = Signal(str)  # something worth telling that is not an error
     cacheCleared = Signal(list)  # deleted file paths
-    headsListed = Signal(list)  # [ClassifierSummary]: every stored classifier
-    headActivated = Signal(object)  # HeadState
-    headTrained = Signal(object)  # HeadTrained
+    classifiersListed = Signal(list)  # [ClassifierSummary]: every stored classifier
+    classifierActivated = Signal(object)  # ClassifierState
+    classifierTrained = Signal(object)  # ClassifierTrained
     exportPlanned = Signal(object)  # ExportPreview
-    exportProgress = Signal(object)  # core.progress.Progress (export, undo or finishing a move; throttled by the core)
-    exportFinished = Signal(object)  # ExportOutcome
-    undoFinished = Signal(object)  # UndoOutcome
     journalsListed = Signal(list)  # [JournalInfo]: move exports that can be undone or finished
     categoriesLoaded = Signal(str)  # the category text saved in the user's library
+    searchResults = Signal(object)  # SearchResults
+    classifierNameTaken = Signal(str, str, str)  # file, the name in it (taken), a free name to suggest
 
-    def __init__(self, settings: Settings, options: PipelineOptions | None, db_lock: threading.Lock) -> None:
+    def __init__(self, settings: Settings, options: PipelineOptions | None, db_lock: threading.Lock,
+                 tasks: TaskRunner) -> None:
         super().__init__()
+        self.tasks = tasks
         self._settings = settings
         self._options = options
         self._db_lock = db_lock
@@ -221,7 +199,7 @@ class EngineWorker(QObject):
         self._running_requests = False
         self._classifier = ""  # the classifier sorting the grid ("" : the typed categories)
         self._plans: dict[int, ExportPlan] = {}
-        self._export_token = CancelToken()
+        self._unsure_rule = ""  # of the last plan: which photos it calls unsure
 
     # ---- called from the GUI thread (thread-safe) -------------------------------------------
     def submit_categories(self, categories: tuple[Category, ...]) -> None:
@@ -244,10 +222,6 @@ class EngineWorker(QObject):
                 self._requests.remove(waiting)
             self._requests.append(TrainRequest(name))
 
-    def request_export_cancel(self) -> None:
-        """Stop the export (or undo) after the photo being written: never half a photo."""
-        self._export_token.cancel()
-
     # ---- slots (worker thread) -----------------------------------------------------------------
     @Slot()
     def warm_up(self) -> None:
@@ -257,21 +231,24 @@ class EngineWorker(QObject):
         except ImportError as exc:
             log.warning("cannot import the model code: %s", exc)
 
-    @Slot(int, int, list, bool, object)
-    def open_folders(self, job: int, generation: int, folders: list[str], replace: bool, cancel: CancelToken) -> None:
-        try:
-            if replace or generation != self._generation or self._library is None:
-                self._library = Library(self._engine_())
-            self._generation = generation
-            roots = [r for r in (self._add_folder(f) for f in folders) if r is not None]
-            self.started.emit(job, generation, roots)
-            result = self._index(job, generation, roots, cancel)
-        except Exception as exc:  # every failure becomes a message in the window
-            self.failed.emit(Failure.of(exc, job))
-            return
-        finally:
-            self._send_notices()
-        (self.cancelled if result.cancelled else self.finished).emit(result)
+    @Slot(object, list, bool)
+    def open_folders(self, task: Task, folders: list[str], replace: bool) -> None:
+        """Show these folders' cached photos at once, then index what changed (a task: progress, cancel)."""
+        self.tasks.run(task, lambda progress, cancel: self._open(task.generation, folders, replace, progress, cancel))
+        self._send_notices()
+
+    @Slot(object)
+    def rescan(self, task: Task) -> None:
+        """Read the open folders again: what moved or vanished (a move export, the file manager) leaves the grid,
+        what is new or changed is indexed (a task, like opening them)."""
+        def work(progress: ProgressFn, cancel: CancelToken) -> JobResult:
+            if self._library is None or task.generation != self._generation:
+                return JobResult(task.generation, (), False)
+            self._reload_library(task.generation)
+            return self._index(task.generation, list(self._library.roots), progress, cancel)
+
+        self.tasks.run(task, work)
+        self._send_notices()
 
     @Slot()
     def process_categories(self) -> None:
@@ -324,7 +301,7 @@ class EngineWorker(QObject):
     def drain_requests(self) -> None:
         self._run_requests()
 
-    # ---- exports (slots) -------------------------------------------------------------------
+    # ---- exports (slots; the long ones are tasks) ----------------------------------------------
     @Slot(int, object)
     def plan_export(self, request: int, choice: ExportRequest) -> None:
         """Plan an export for the dialog's preview; nothing is written."""
@@ -335,50 +312,33 @@ class EngineWorker(QObject):
             self.exportPlanned.emit(ExportPreview(request, None, Failure.of(exc).message))
             return
         self._plans[request] = plan
-        self.exportPlanned.emit(ExportPreview(request, plan))
+        self.exportPlanned.emit(ExportPreview(request, plan, unsure_rule=self._unsure_rule))
 
-    @Slot(int)
-    def run_planned_export(self, request: int) -> None:
-        """Carry out the plan that the dialog previewed, with progress; cancel stops between photos."""
+    @Slot(object, int)
+    def run_planned_export(self, task: Task, request: int) -> None:
+        """Carry out the plan that the dialog previewed; cancel stops between photos, never in one."""
         plan = self._plans.pop(request, None)
-        if plan is None:
-            self.exportFinished.emit(ExportOutcome(None, None, "The preview is out of date; try again."))
-            return
-        self._export_token = token = CancelToken()
-        try:
-            result = self._engine_().run_export(plan, progress=self.exportProgress.emit, cancel=token)
-        except ExportStopped as exc:
-            self.exportFinished.emit(ExportOutcome(plan, exc.result, str(exc)))
-        except Exception as exc:
-            self.exportFinished.emit(ExportOutcome(plan, None, Failure.of(exc).message))
-        else:
-            self.exportFinished.emit(ExportOutcome(plan, result))
+
+        def export(progress: ProgressFn, cancel: CancelToken):
+            if plan is None:
+                raise ExportError("The preview is out of date; try again.")
+            return self._engine_().run_export(plan, progress=progress, cancel=cancel)
+
+        self.tasks.run(task, export)
         self._list_journals()
 
-    @Slot(str)
-    def undo_move(self, journal: str) -> None:
+    @Slot(object, str)
+    def undo_move(self, task: Task, journal: str) -> None:
         """Put back every photo of a move export (never overwriting), from its journal."""
-        self._export_token = token = CancelToken()
-        try:
-            result = self._engine_().undo_move(journal, progress=self.exportProgress.emit, cancel=token)
-        except Exception as exc:
-            self.undoFinished.emit(UndoOutcome(journal, None, Failure.of(exc).message))
-        else:
-            self.undoFinished.emit(UndoOutcome(journal, result))
+        self.tasks.run(task, lambda progress, cancel: self._engine_().undo_move(journal, progress=progress,
+                                                                                  cancel=cancel))
         self._list_journals()
 
-    @Slot(str)
-    def finish_move(self, journal: str) -> None:
+    @Slot(object, str)
+    def finish_move(self, task: Task, journal: str) -> None:
         """Finish a move export that was interrupted (the app was killed, or it was stopped)."""
-        self._export_token = token = CancelToken()
-        try:
-            result = self._engine_().finish_move(journal, progress=self.exportProgress.emit, cancel=token)
-        except ExportStopped as exc:
-            self.exportFinished.emit(ExportOutcome(None, exc.result, str(exc)))
-        except Exception as exc:
-            self.exportFinished.emit(ExportOutcome(None, None, Failure.of(exc).message))
-        else:
-            self.exportFinished.emit(ExportOutcome(None, result))
+        self.tasks.run(task, lambda progress, cancel: self._engine_().finish_move(journal, progress=progress,
+                                                                                    cancel=cancel))
         self._list_journals()
 
     @Slot()
@@ -432,7 +392,16 @@ class EngineWorker(QObject):
             self._emit_batch(self._generation, _rows(photos, before))
         return root
 
-    def _index(self, job: int, generation: int, roots: list[str], cancel: CancelToken) -> JobResult:
+    def _open(self, generation: int, folders: list[str], replace: bool, progress: ProgressFn,
+              cancel: CancelToken) -> JobResult:
+        if replace or generation != self._generation or self._library is None:
+            self._library = Library(self._engine_())
+        self._generation = generation
+        roots = [r for r in (self._add_folder(f) for f in folders) if r is not None]
+        self.foldersOpened.emit(generation, roots)
+        return self._index(generation, roots, progress, cancel)
+
+    def _index(self, generation: int, roots: list[str], progress: ProgressFn, cancel: CancelToken) -> JobResult:
         """Index what changed in each folder; stop between batches on cancel."""
         engine = self._engine_()
         self._emit_problems(generation)
@@ -440,7 +409,7 @@ class EngineWorker(QObject):
         for root in roots:
             if cancel.cancelled:
                 break
-            report = engine.index(root, progress=lambda p: self.progress.emit(generation, p), cancel=cancel,
+            report = engine.index(root, progress=progress, cancel=cancel,
                                   on_batch=lambda ids: self._on_batch(generation, ids))
             reports.append(report)
             if report.removed or report.renamed:
@@ -449,7 +418,7 @@ class EngineWorker(QObject):
             if report.cancelled:
                 break
         cancelled = cancel.cancelled or any(r.cancelled for r in reports)
-        return JobResult(job, generation, tuple(reports), cancelled)
+        return JobResult(generation, tuple(reports), cancelled)
 
     def _on_batch(self, generation: int, ids: list[int]) -> None:
         """One committed indexing batch: read it back into the library and send it to the grid."""
@@ -515,7 +484,7 @@ class EngineWorker(QObject):
                         return
                     request = self._requests.popleft()
                 if isinstance(request, TrainRequest):
-                    self._guarded(lambda name=request.name: self.train_head(name))
+                    self._guarded(lambda name=request.name: self.train_classifier(name))
                 else:
                     self._guarded(request)
         finally:
@@ -527,7 +496,7 @@ class EngineWorker(QObject):
         except Exception as exc:
             self.failed.emit(Failure.of(exc))
 
-    def list_heads(self, quiet: bool = False) -> None:
+    def list_classifiers(self, quiet: bool = False) -> None:
         """Send the stored classifiers; ``quiet`` (at start-up) sends none rather than an error about the model."""
         try:
             summaries = self._engine_().classifiers.summaries()
@@ -536,9 +505,9 @@ class EngineWorker(QObject):
                 raise
             log.info("cannot list the classifiers yet: %s", exc)
             summaries = []
-        self.headsListed.emit(summaries)
+        self.classifiersListed.emit(summaries)
 
-    def activate_head(self, name: str) -> None:
+    def activate_classifier(self, name: str) -> None:
         """Use a classifier for the grid (or, with "", the typed categories); a refused one falls back to categories.
 
         A classifier whose labels changed since its last training (the app was killed
@@ -553,57 +522,83 @@ class EngineWorker(QObject):
         self._classifier = scores.classifier.name if scores.classifier is not None else ""
         labels = {int(pid): int(k) for pid, k in zip(library.ids.tolist(), scores.labels.tolist(), strict=True) if k >= 0}
         accuracy = scores.classifier.metrics.get("cv_accuracy") if scores.classifier is not None else None
-        self.headActivated.emit(HeadState(self._classifier, scores.categories, library.ids, scores.probabilities,
-                                          labels, accuracy if isinstance(accuracy, float) else None))
+        calibration = None if scores.classifier is None else Calibration.of(scores.classifier.metrics,
+                                                                            len(scores.classes))
+        self.classifierActivated.emit(ClassifierState(self._classifier, scores.categories, library.ids, scores.probabilities,
+                                          labels, accuracy if isinstance(accuracy, float) else None, calibration))
 
     def _use_typed_categories(self) -> None:
         self._classifier = ""
         library = self._library_()
         scores = library.scores(self._sorting())
-        self.headActivated.emit(HeadState("", self._categories, library.ids, scores.probabilities, {}, None))
+        self.classifierActivated.emit(ClassifierState("", self._categories, library.ids, scores.probabilities, {}, None))
 
-    def retrain_head(self, name: str) -> None:
+    def retrain_classifier(self, name: str) -> None:
         """Train a classifier made for another model again for this one, from its classes and labels, and use it."""
         self._engine_().classifiers.train(name)
-        self.list_heads()
-        self.activate_head(name)
+        self.list_classifiers()
+        self.activate_classifier(name)
 
-    def create_head(self, name: str, categories: tuple[Category, ...]) -> None:
+    def create_classifier(self, name: str, categories: tuple[Category, ...]) -> None:
         """A new classifier predicting like these categories until it has labels; it becomes the one in use."""
-        head = self._engine_().classifiers.create(name, list(categories))
-        self.list_heads()
-        self.activate_head(head.name)
+        created = self._engine_().classifiers.create(name, list(categories))
+        self.list_classifiers()
+        self.activate_classifier(created.name)
 
-    def rename_head(self, old: str, new: str) -> None:
+    def rename_classifier(self, old: str, new: str) -> None:
         new = self._engine_().classifiers.rename(old, new)
-        self.list_heads()
+        self.list_classifiers()
         if self._classifier.casefold() == old.casefold():
-            self.activate_head(new)
+            self.activate_classifier(new)
 
-    def delete_head(self, name: str) -> None:
+    def delete_classifier(self, name: str) -> None:
         self._engine_().classifiers.delete(name)
-        self.list_heads()
+        self.list_classifiers()
         if self._classifier.casefold() == name.casefold():
-            self.activate_head("")
+            self.activate_classifier("")
 
-    def export_head(self, name: str, path: str) -> None:
+    def export_classifier(self, name: str, path: str) -> None:
         """Write a classifier to a file; the save dialog already asked before replacing one."""
         target = self._engine_().classifiers.export_file(name, path, overwrite=True)
         self.notice.emit(f"Saved the classifier '{name}' to {target}. Import it in photosort on another computer.")
 
-    def import_head(self, path: str) -> None:
-        """Add a classifier from a file, under a new name if its own is taken, and use it."""
+    def check_classifier_file(self, path: str) -> None:
+        """Import a classifier file, or, when its name is taken, tell the window a free one to suggest (it asks).
+
+        A file that would be refused (not a classifier, another model's) is refused now, before any question.
+        """
         classifiers = self._engine_().classifiers
-        name = classifiers.unique_name(_name_in_file(path) or "") or None
-        head = classifiers.import_file(path, name=name)
-        self.list_heads()
-        self.activate_head(head.name)
-        self.notice.emit(f"Imported the classifier '{head.name}' ({', '.join(head.classes)}).")
+        name = classifiers.read_file(path).name
+        if classifiers.unique_name(name) == name:
+            self.import_classifier(path, name)
+        else:
+            self.classifierNameTaken.emit(path, name, classifiers.unique_name(name))
+
+    def import_classifier(self, path: str, name: str | None) -> None:
+        """Add a classifier from a file under ``name`` (None: its own) and use it."""
+        imported = self._engine_().classifiers.import_file(path, name=name)
+        self.list_classifiers()
+        self.activate_classifier(imported.name)
+        self.notice.emit(describe_import(imported))
 
     def set_labels(self, name: str, labels: dict[int, str | None]) -> None:
         self._library_().set_labels(name, labels)
 
-    def train_head(self, name: str) -> None:
+    # ---- search (run from the mailbox, so it answers between indexing batches) ---------------------
+    def search_text(self, request: int, query: str, limit: int) -> None:
+        """The photos that best match ``query`` by meaning, as ``photosort search`` finds them."""
+        hits = self._library_().text_hits(query, limit)
+        self._send_hits(request, f"“{query.strip()}”", hits)
+
+    def find_similar(self, request: int, photo_id: int, name: str, limit: int) -> None:
+        hits = self._library_().like_hits(photo_id, limit)
+        self._send_hits(request, f"Like {name}", hits)
+
+    def _send_hits(self, request: int, title: str, hits: list[tuple[int, float]]) -> None:
+        ids = np.array([pid for pid, _m in hits], dtype=np.int64)
+        self.searchResults.emit(SearchResults(request, title, ids, np.array([m for _p, m in hits], np.float32)))
+
+    def train_classifier(self, name: str) -> None:
         """Fit the classifier to all its labels, then predict every photo held; the GUI gets arrays."""
         started = time.perf_counter()
         report = self._engine_().classifiers.train(name)
@@ -611,8 +606,11 @@ class EngineWorker(QObject):
         scores = library.scores(Sorting.by_classifier(name))
         seconds = time.perf_counter() - started
         log.info("trained %s on %d labels in %.2f s", name, report.labels, seconds)
-        self.headTrained.emit(HeadTrained(report.classifier, library.ids, scores.probabilities, report, seconds))
-        self.list_heads()
+        calibration = None if scores.classifier is None else Calibration.of(scores.classifier.metrics,
+                                                                            len(scores.classes))
+        self.classifierTrained.emit(ClassifierTrained(report.classifier, library.ids, scores.probabilities, report, seconds,
+                                                      calibration))
+        self.list_classifiers()
 
     # ---- exports --------------------------------------------------------------------------------
     def _plan(self, choice: ExportRequest) -> ExportPlan:
@@ -623,7 +621,8 @@ class EngineWorker(QObject):
         sorting = self._sorting(choice.classifier)
         if not sorting.classifier and not sorting.categories:
             raise ExportError("Type some categories (or choose a classifier) to sort the photos into folders.")
-        result = library.sort(sorting, choice.threshold)
+        result = library.sort(sorting, choice.threshold, choice.target_accuracy, require_estimate=False)
+        self._unsure_rule = unsure_below(result.filing, choice.threshold)
         return library.plan_export(result, choice.destination, mode=choice.mode, unsure=choice.unsure)
 
     def _list_journals(self) -> None:
@@ -640,18 +639,11 @@ def _rows(photos: EmbeddingSet, start: int) -> EmbeddingSet:
     return EmbeddingSet(photos.ids[start:], photos.paths[start:], photos.vectors[start:], photos.keys[start:])
 
 
-def _name_in_file(path: str) -> str | None:
-    """A classifier file's own name, to pick a free one; a file that cannot be read is left to import to explain."""
-    try:
-        return Classifier.from_bytes(read_classifier_file(path)).name
-    except PhotosortError:
-        return None
-
-
 class WorkerClient(QObject):
-    """The GUI's handle on the engine worker: owns its thread, numbers the jobs, sends requests."""
+    """The GUI's handle on the engine worker: owns its thread and its task runner, sends requests."""
 
-    _open = Signal(int, int, list, bool, object)
+    _open = Signal(object, list, bool)
+    _rescan = Signal(object)
     _categories = Signal()
     _load_categories = Signal()
     _save_categories = Signal(str)
@@ -661,9 +653,9 @@ class WorkerClient(QObject):
     _shutdown = Signal()
     _drain = Signal()
     _plan = Signal(int, object)
-    _run_export = Signal(int)
-    _undo = Signal(str)
-    _finish = Signal(str)
+    _run_export = Signal(object, int)
+    _undo = Signal(object, str)
+    _finish = Signal(object, str)
     _journals = Signal()
     _forget = Signal(str)
 
@@ -671,51 +663,49 @@ class WorkerClient(QObject):
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.settings = settings
+        self.tasks = TaskRunner(self)
         self.thread = QThread()
         self.thread.setObjectName("photosort-engine")
-        self.worker = EngineWorker(settings, options, db_lock)
+        self.worker = EngineWorker(settings, options, db_lock, self.tasks)
         self.worker.moveToThread(self.thread)
-        self._open.connect(self.worker.open_folders)
-        self._categories.connect(self.worker.process_categories)
-        self._settings.connect(self.worker.apply_settings)
-        self._clear.connect(self.worker.clear_cache)
-        self._warm.connect(self.worker.warm_up)
-        self._shutdown.connect(self.worker.shutdown)
-        self._drain.connect(self.worker.drain_requests)
-        self._plan.connect(self.worker.plan_export)
-        self._run_export.connect(self.worker.run_planned_export)
-        self._undo.connect(self.worker.undo_move)
-        self._finish.connect(self.worker.finish_move)
-        self._journals.connect(self.worker.list_journals)
-        self._forget.connect(self.worker.forget_journal)
-        self._load_categories.connect(self.worker.load_categories)
-        self._save_categories.connect(self.worker.save_categories)
-        self._tokens: list[CancelToken] = []  # the open-folders jobs not yet cancelled
-        self._job = 0
+        for signal, slot in ((self._open, self.worker.open_folders), (self._rescan, self.worker.rescan),
+                             (self._categories, self.worker.process_categories),
+                             (self._settings, self.worker.apply_settings), (self._clear, self.worker.clear_cache),
+                             (self._warm, self.worker.warm_up), (self._shutdown, self.worker.shutdown),
+                             (self._drain, self.worker.drain_requests), (self._plan, self.worker.plan_export),
+                             (self._run_export, self.worker.run_planned_export), (self._undo, self.worker.undo_move),
+                             (self._finish, self.worker.finish_move), (self._journals, self.worker.list_journals),
+                             (self._forget, self.worker.forget_journal),
+                             (self._load_categories, self.worker.load_categories),
+                             (self._save_categories, self.worker.save_categories)):
+            signal.connect(slot)
         self._generation = 0
         self._export_request = 0
+        self._search_request = 0
         self.thread.start()
 
     @property
     def generation(self) -> int:
         return self._generation
 
-    def open_folders(self, folders: list[str], replace: bool = True) -> int:
-        """Queue opening ``folders`` (a new library when ``replace``); returns the job number."""
+    def open_folders(self, folders: list[str], replace: bool = True) -> Task:
+        """Queue opening ``folders`` (a new library when ``replace``, which stops the indexing before)."""
         if replace:
             self.cancel()
             self._generation += 1
-        self._job += 1
-        token = CancelToken()
-        self._tokens.append(token)
-        self._open.emit(self._job, self._generation, list(folders), replace, token)
-        return self._job
+        task = self.tasks.submit(TaskKind.INDEX, self._generation)
+        self._open.emit(task, list(folders), replace)
+        return task
+
+    def rescan(self) -> Task:
+        """Queue reading the open folders again (after a move, or when the user asks)."""
+        task = self.tasks.submit(TaskKind.INDEX, self._generation)
+        self._rescan.emit(task)
+        return task
 
     def cancel(self) -> None:
-        """Stop every open-folders job queued or running, after its current batch."""
-        for token in self._tokens:
-            token.cancel()
-        self._tokens.clear()
+        """Stop every open-folders task queued or running, after its current batch."""
+        self.tasks.cancel(TaskKind.INDEX)
 
     def load_categories(self) -> None:
         self._load_categories.emit()
@@ -744,37 +734,55 @@ class WorkerClient(QObject):
         self.worker.post(request)
         self._drain.emit()
 
-    def list_heads(self, quiet: bool = False) -> None:
-        self._post(lambda: self.worker.list_heads(quiet))
+    def list_classifiers(self, quiet: bool = False) -> None:
+        self._post(lambda: self.worker.list_classifiers(quiet))
 
-    def retrain_head(self, name: str) -> None:
-        self._post(lambda: self.worker.retrain_head(name))
+    def retrain_classifier(self, name: str) -> None:
+        self._post(lambda: self.worker.retrain_classifier(name))
 
-    def activate_head(self, name: str) -> None:
-        self._post(lambda: self.worker.activate_head(name))
+    def activate_classifier(self, name: str) -> None:
+        self._post(lambda: self.worker.activate_classifier(name))
 
-    def create_head(self, name: str, categories: tuple[Category, ...]) -> None:
-        self._post(lambda: self.worker.create_head(name, categories))
+    def create_classifier(self, name: str, categories: tuple[Category, ...]) -> None:
+        self._post(lambda: self.worker.create_classifier(name, categories))
 
-    def rename_head(self, old: str, new: str) -> None:
-        self._post(lambda: self.worker.rename_head(old, new))
+    def rename_classifier(self, old: str, new: str) -> None:
+        self._post(lambda: self.worker.rename_classifier(old, new))
 
-    def delete_head(self, name: str) -> None:
-        self._post(lambda: self.worker.delete_head(name))
+    def delete_classifier(self, name: str) -> None:
+        self._post(lambda: self.worker.delete_classifier(name))
 
-    def export_head(self, name: str, path: str) -> None:
-        self._post(lambda: self.worker.export_head(name, path))
+    def export_classifier(self, name: str, path: str) -> None:
+        self._post(lambda: self.worker.export_classifier(name, path))
 
-    def import_head(self, path: str) -> None:
-        self._post(lambda: self.worker.import_head(path))
+    def import_classifier(self, path: str, name: str | None = None) -> None:
+        """Import a classifier file; without ``name``, its own name is checked first (classifierNameTaken)."""
+        if name is None:
+            self._post(lambda: self.worker.check_classifier_file(path))
+        else:
+            self._post(lambda: self.worker.import_classifier(path, name))
 
     def set_labels(self, name: str, labels: dict[int, str | None]) -> None:
         labels = dict(labels)
         self._post(lambda: self.worker.set_labels(name, labels))
 
-    def train_head(self, name: str) -> None:
+    def train_classifier(self, name: str) -> None:
         self.worker.want_training(name)
         self._drain.emit()
+
+    # ---- search ------------------------------------------------------------------------------------
+    def search_text(self, query: str, limit: int) -> int:
+        """Ask for the photos best matching ``query``; returns the request number its results carry."""
+        self._search_request += 1
+        request = self._search_request
+        self._post(lambda: self.worker.search_text(request, query, limit))
+        return request
+
+    def find_similar(self, photo_id: int, name: str, limit: int) -> int:
+        self._search_request += 1
+        request = self._search_request
+        self._post(lambda: self.worker.find_similar(request, photo_id, name, limit))
+        return request
 
     # ---- exports ---------------------------------------------------------------------------------
     def preview_export(self, choice: ExportRequest) -> int:
@@ -783,17 +791,24 @@ class WorkerClient(QObject):
         self._plan.emit(self._export_request, choice)
         return self._export_request
 
-    def run_export(self, request: int) -> None:
-        self._run_export.emit(request)
+    def run_export(self, request: int) -> Task:
+        task = self.tasks.submit(TaskKind.EXPORT)
+        self._run_export.emit(task, request)
+        return task
+
+    def undo_move(self, journal: str) -> Task:
+        task = self.tasks.submit(TaskKind.UNDO)
+        self._undo.emit(task, journal)
+        return task
+
+    def finish_move(self, journal: str) -> Task:
+        task = self.tasks.submit(TaskKind.FINISH)
+        self._finish.emit(task, journal)
+        return task
 
     def cancel_export(self) -> None:
-        self.worker.request_export_cancel()
-
-    def undo_move(self, journal: str) -> None:
-        self._undo.emit(journal)
-
-    def finish_move(self, journal: str) -> None:
-        self._finish.emit(journal)
+        """Stop the export, undo or finishing under way after the photo being written: never half a photo."""
+        self.tasks.cancel(TaskKind.EXPORT, TaskKind.UNDO, TaskKind.FINISH)
 
     def list_journals(self) -> None:
         self._journals.emit()
@@ -805,7 +820,6 @@ class WorkerClient(QObject):
         """Stop after the current batch (or photo being exported), close the engine in its thread, and wait."""
         if not self.thread.isRunning():
             return
-        self.cancel()
-        self.worker.request_export_cancel()
+        self.tasks.cancel()
         self._shutdown.emit()
         self.thread.wait()

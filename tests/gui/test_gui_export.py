@@ -37,14 +37,14 @@ def opened(qtbot, make_window, make_photos) -> tuple[MainWindow, Path]:
     window = make_window()
     with qtbot.waitSignal(window.indexingDone, timeout=TIMEOUT_MS):
         window.open_folders([str(folder)])
-    with qtbot.waitSignal(window.classifierApplied, timeout=TIMEOUT_MS):
-        window.worker.create_head("Kinds", tuple(Category(k) for k in KINDS))
+    with qtbot.waitSignal(window.classifiers.applied, timeout=TIMEOUT_MS):
+        window.worker.create_classifier("Kinds", tuple(Category(k) for k in KINDS))
     labels = {}
     for r in range(window.model.rowCount()):
         path = Path(window.model.path(r))
         if path.stem.endswith("_000"):
             labels[window.model.photo_id(r)] = KINDS.index(path.parent.name)
-    with qtbot.waitSignal(window.headTrained, timeout=TIMEOUT_MS):
+    with qtbot.waitSignal(window.classifiers.trained, timeout=TIMEOUT_MS):
         window.labeller.label(list(labels), None)  # no-op: nothing labelled yet
         for photo_id, kind in labels.items():
             window.labeller.label([photo_id], kind)
@@ -134,6 +134,21 @@ def test_a_move_can_be_undone_from_the_dialog(qtbot, opened, tmp_path: Path) -> 
     dialog.reject()
 
 
+def test_the_grid_follows_the_photos_a_move_takes_away_and_brings_back(qtbot, opened, tmp_path: Path) -> None:
+    window, _folder = opened
+    ids = sorted(window.model.photo_id(r) for r in range(window.model.rowCount()))
+    dialog = open_dialog(qtbot, window, tmp_path / "sorted", mode="move")
+    with qtbot.waitSignal(window.indexingDone, timeout=TIMEOUT_MS):  # the window reads its folders again
+        run_dialog_export(qtbot, dialog)
+    assert window.model.photo_count() == 0 and not window.busy, "moved photos are no longer shown at their old path"
+    with qtbot.waitSignal(window.indexingDone, timeout=TIMEOUT_MS) as rescanned:
+        qtbot.mouseClick(dialog.undo_button, Qt.MouseButton.LeftButton)
+    assert sorted(window.model.photo_id(r) for r in range(window.model.rowCount())) == ids
+    assert all(os.path.exists(window.model.path(r)) for r in range(window.model.rowCount()))
+    assert rescanned.args[0].indexed == 0, "photos put back keep their vectors: nothing is indexed again"
+    dialog.reject()
+
+
 def test_a_move_is_kept_until_cleared_and_can_be_undone_from_the_edit_menu(qtbot, monkeypatch, opened,
                                                                           tmp_path: Path) -> None:
     window, folder = opened
@@ -143,7 +158,7 @@ def test_a_move_is_kept_until_cleared_and_can_be_undone_from_the_edit_menu(qtbot
     run_dialog_export(qtbot, dialog)
     dialog.reject()
     window.journals_action.trigger()
-    journals = window.journals_dialog
+    journals = window.moves.dialog
     qtbot.waitUntil(lambda: len(journals.journals()) == 1, timeout=TIMEOUT_MS)
     assert journals.list.item(0).text().startswith(f"Move of 15 photos to {destination}")
     with qtbot.waitSignal(journals.summaryShown, timeout=TIMEOUT_MS):
@@ -152,11 +167,12 @@ def test_a_move_is_kept_until_cleared_and_can_be_undone_from_the_edit_menu(qtbot
     assert "Put 15 photos back" in journals.status_label.text()
     qtbot.waitUntil(lambda: journals.journals() == [], timeout=TIMEOUT_MS)
     journals.reject()
+    qtbot.waitUntil(lambda: window.model.photo_count() == 15 and not window.busy, timeout=TIMEOUT_MS)  # followed back
     dialog = open_dialog(qtbot, window, destination, mode="move")  # another move, then clear its record
     run_dialog_export(qtbot, dialog)
     dialog.reject()
-    window.open_journals_dialog()
-    journals = window.journals_dialog
+    window.moves.open_dialog()
+    journals = window.moves.dialog
     qtbot.waitUntil(lambda: len(journals.journals()) == 1, timeout=TIMEOUT_MS)
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     qtbot.mouseClick(journals.clear_button, Qt.MouseButton.LeftButton)
@@ -190,13 +206,13 @@ def test_a_move_interrupted_halfway_loses_nothing_and_is_offered_at_start_up(qtb
     monkeypatch.setattr(progress_module, "PROGRESS_INTERVAL_S", 0.0)
     dialog = open_dialog(qtbot, window, destination, mode="move")
 
-    def stop_halfway(progress) -> None:  # in the worker thread, between two photos
+    def stop_halfway(_task, progress) -> None:  # in the worker thread, between two photos
         if progress.done == 7:
             window.worker.cancel_export()
 
-    window.worker.worker.exportProgress.connect(stop_halfway, Qt.ConnectionType.DirectConnection)
+    window.worker.tasks.progress.connect(stop_halfway, Qt.ConnectionType.DirectConnection)
     run_dialog_export(qtbot, dialog)
-    window.worker.worker.exportProgress.disconnect(stop_halfway)
+    window.worker.tasks.progress.disconnect(stop_halfway)
     assert "Stopped before the end" in dialog.summary_text()
     moved, left = files_under(destination), files_under(folder)
     assert len(moved) == 7 and {**moved, **left} == before and not set(moved) & set(left)
@@ -214,7 +230,7 @@ def test_a_move_interrupted_halfway_loses_nothing_and_is_offered_at_start_up(qtb
     assert (bar.action_button.text(), bar.second_button.text()) == ("Finish Move", "Undo Move")
     if choice == "Edit menu":  # the same choice from Edit ▸ Undo a Move Export…; the offer above goes away
         again.journals_action.trigger()
-        journals = again.journals_dialog
+        journals = again.moves.dialog
         qtbot.waitUntil(lambda: len(journals.journals()) == 1, timeout=TIMEOUT_MS)
         assert "Interrupted" in journals.list.item(0).text() and not journals.clear_button.isEnabled()
         with qtbot.waitSignal(journals.summaryShown, timeout=TIMEOUT_MS):
@@ -224,7 +240,7 @@ def test_a_move_interrupted_halfway_loses_nothing_and_is_offered_at_start_up(qtb
         assert files_under(folder) == {} and files_under(destination) == before
         journals.reject()
         return
-    with qtbot.waitSignal(again.journalHandled, timeout=TIMEOUT_MS):
+    with qtbot.waitSignal(again.moves.handled, timeout=TIMEOUT_MS):
         qtbot.mouseClick(bar.action_button if choice == "Finish Move" else bar.second_button, Qt.MouseButton.LeftButton)
     if choice == "Finish Move":
         assert files_under(folder) == {} and files_under(destination) == before
@@ -244,12 +260,12 @@ def test_closing_the_window_during_a_move_asks_then_stops_after_the_current_phot
     dialog = open_dialog(qtbot, window, destination, mode="move")
     paused, release, released = threading.Event(), threading.Event(), []
 
-    def pause_after_four(progress) -> None:  # hold the worker between photos 4 and 5
+    def pause_after_four(_task, progress) -> None:  # hold the worker between photos 4 and 5
         if progress.done == 4:
             paused.set()
             released.append(release.wait(600))  # a hang guard: set once close() waits
 
-    window.worker.worker.exportProgress.connect(pause_after_four, Qt.ConnectionType.DirectConnection)
+    window.worker.tasks.progress.connect(pause_after_four, Qt.ConnectionType.DirectConnection)
     qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(paused.is_set, timeout=TIMEOUT_MS)
     asked: list[str] = []
@@ -308,7 +324,7 @@ def test_the_window_and_the_cli_export_the_same_library_into_the_same_folders(qt
     window, folder = opened
     # A label that contradicts the classifier: the window and the CLI must both follow the label.
     row = next(r for r in range(window.model.rowCount()) if Path(window.model.path(r)).name == "beach_001.jpg")
-    with qtbot.waitSignal(window.headTrained, timeout=TIMEOUT_MS):
+    with qtbot.waitSignal(window.classifiers.trained, timeout=TIMEOUT_MS):
         window.labeller.label([window.model.photo_id(row)], KINDS.index("night"))
         window.labeller.train_now()
     in_window = tmp_path / "from-window"
@@ -324,3 +340,15 @@ def test_the_window_and_the_cli_export_the_same_library_into_the_same_folders(qt
 
     assert placed(in_window) == placed(from_cli)
     assert placed(from_cli)["beach_001.jpg"] == "night", "a label beats the classifier's prediction"
+
+
+def test_exporting_again_copies_nothing_twice_and_says_so(qtbot, opened, tmp_path: Path) -> None:
+    window, _folder = opened
+    destination = tmp_path / "sorted"
+    for _run in range(2):
+        dialog = open_dialog(qtbot, window, destination)
+        run_dialog_export(qtbot, dialog)
+        summary = dialog.summary_text()
+        qtbot.mouseClick(dialog.close_button, Qt.MouseButton.LeftButton)
+    assert "Copied 0 photos" in summary and "15 photos already there" in summary
+    assert len(list(destination.rglob("*.jpg"))) == 15, "no (2) copies"

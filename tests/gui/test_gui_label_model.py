@@ -7,7 +7,7 @@ from PySide6.QtCore import QItemSelectionModel, Qt
 
 from photosort.core.sorting import margin_order
 from photosort.core.zeroshot import Category, assign
-from photosort.gui.classifier_panel import HeadPanel, describe_quality, few_label_warning
+from photosort.gui.classifier_panel import LabelPanel, describe_quality, few_label_warning
 from photosort.gui.photo_model import LEAST_SURE_COUNT, PhotoModel
 
 CLASSES = (Category("beach"), Category("city"), Category("hiking"))
@@ -35,7 +35,9 @@ def test_a_label_wins_over_the_prediction_for_grouping_and_filtering(qtmodeltest
     model.set_filter(2)
     assert [model.photo_id(r) for r in range(model.rowCount())] == [1]
     model.set_labels({1: None})
-    assert model.rowCount() == 0 and model.label_counts() == [0, 1, 0]
+    assert model.rowCount() == 1 and model.regroup_pending, "the photo holds still while the user labels"
+    model.regroup()
+    assert model.rowCount() == 0 and model.label_counts() == [0, 1, 0] and not model.regroup_pending
 
 
 def test_new_predictions_keep_labels_and_other_categories_drop_them() -> None:
@@ -58,8 +60,10 @@ def test_relabelling_keeps_the_selection(qtmodeltester) -> None:
     selection = QItemSelectionModel(model)
     selection.select(model.index(model.row_of_photo(4)), QItemSelectionModel.SelectionFlag.Select)
     model.set_labels({4: 0})
+    assert model.row_of_photo(4) == 4 and model.regroup_pending, "labelling moves nothing"
+    model.regroup()
     assert [model.photo_id(i.row()) for i in selection.selectedIndexes()] == [4]
-    assert model.row_of_photo(4) == 0, "moved to its label's group, first"
+    assert model.row_of_photo(4) == 0, "regrouped: in its label's group, first"
 
 
 def test_least_sure_shows_unlabelled_photos_by_margin_and_stays_put_until_new_predictions() -> None:
@@ -72,7 +76,9 @@ def test_least_sure_shows_unlabelled_photos_by_margin_and_stays_put_until_new_pr
     assert shown == expected
     model.set_labels({shown[0]: 1})
     assert [model.photo_id(r) for r in range(model.rowCount())] == shown, "no jumping while labelling"
-    model.set_scores(CLASSES, np.arange(200), probs)  # the next training's predictions
+    model.set_scores(CLASSES, np.arange(200), probs, keep_positions=True)  # the next training's predictions
+    assert [model.photo_id(r) for r in range(model.rowCount())] == shown, "still none while the user labels"
+    model.regroup()
     assert shown[0] not in [model.photo_id(r) for r in range(model.rowCount())]
     model.set_least_sure(False)
     assert model.rowCount() == 200
@@ -104,7 +110,7 @@ def test_new_predictions_and_labels_for_50000_photos_group_every_photo() -> None
 
 
 def test_the_panel_tells_what_to_do_and_warns_about_few_labels(qapp) -> None:
-    panel = HeadPanel()
+    panel = LabelPanel()
     panel.set_classes(["beach", "city", "hiking"], [0, 0, 0], None)
     assert "press 1–3" in panel.quality_label.text() and panel.warning_label.isHidden()
     panel.set_counts([5, 1, 0], None)

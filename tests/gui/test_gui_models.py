@@ -23,8 +23,8 @@ from photosort.gui.preferences import MAX_RECENT, Preferences
 from photosort.gui.preview import load_preview_image
 from photosort.gui.problems import ProblemsModel
 from photosort.gui.resources import app_icon, resource_path
+from photosort.gui.task_runner import Failure
 from photosort.gui.thumbnail_cache import ThumbnailCache
-from photosort.gui.worker import Failure
 
 CATS = (Category("beach"), Category("forest"), Category("night"))
 
@@ -173,8 +173,8 @@ def test_recent_folders_are_most_recent_first_without_duplicates(prefs: Preferen
 
 
 def test_failures_become_messages_with_an_action() -> None:
-    full = Failure.of(sqlite3.OperationalError("database or disk is full"), 3)
-    assert full.action == Action.RETRY and "full" in full.message and full.job == 3
+    full = Failure.of(sqlite3.OperationalError("database or disk is full"))
+    assert full.action == Action.RETRY and "full" in full.message
     model = Failure.of(ModelLoadError("Model folder not found: /x. Choose another model in Settings."))
     assert model.action == Action.SETTINGS and "Settings" in model.message
     assert Failure.of(RuntimeError("boom")).action == Action.REPORT
@@ -198,13 +198,14 @@ def test_progress_text_has_count_rate_and_eta() -> None:
     assert format_duration(3725) == "1 h 02 min"
 
 
-def test_problems_model_lists_paths_relative_to_the_folder(qtmodeltester) -> None:
+def test_problems_model_lists_each_photo_with_its_folder_and_reason(qtmodeltester) -> None:
     model = ProblemsModel()
     qtmodeltester.check(model)
-    model.set_problems([("/photos/trip/b.jpg", "truncated file"), ("/elsewhere/a.png", "not an image")], ["/photos"])
-    assert model.rowCount() == 2
-    assert [model.index(r, 0).data() for r in range(2)] == ["/elsewhere/a.png", "trip/b.jpg"]
-    assert model.index(1, 1).data() == "truncated file"
+    model.set_problems([("/photos/trip/b.jpg", "truncated file"), ("/elsewhere/a.png", "not an image"),
+                        ("/photos/c.jpg", "empty file (0 bytes)")], ["/photos"])
+    rows = [[model.index(r, c).data() for c in range(3)] for r in range(model.rowCount())]
+    assert rows == [["a.png", "/elsewhere", "not an image"], ["c.jpg", "photos", "empty file (0 bytes)"],
+                    ["b.jpg", "photos/trip", "truncated file"]]
 
 
 def test_preview_image_is_upright_and_fits(tmp_path: Path) -> None:
@@ -256,3 +257,13 @@ def test_the_model_regroups_50000_photos(qtmodeltester) -> None:
     rows = range(0, model.rowCount(), 101)
     assert all(model.tile(r).group == expected[model.photo_id(r)] for r in rows)
     assert sorted({model.photo_id(r) for r in range(model.rowCount())}) == list(range(n + 320))
+
+
+def test_name_order_is_natural_and_folder_order_groups_by_folder() -> None:
+    paths = ["/p/b/IMG_10.jpg", "/p/a/IMG_2.jpg", "/p/b/img_1.jpg", "/p/a10/IMG_3.jpg", "/p/a2/IMG_11.jpg"]
+    model = PhotoModel()
+    model.add_photos(np.arange(len(paths)), paths, (), np.zeros((len(paths), 0), np.float32))
+    names = lambda: [model.path(r) for r in range(model.rowCount())]  # noqa: E731
+    assert names() == ["/p/b/img_1.jpg", "/p/a/IMG_2.jpg", "/p/a10/IMG_3.jpg", "/p/b/IMG_10.jpg", "/p/a2/IMG_11.jpg"]
+    model.set_sort("folder")
+    assert names() == ["/p/a/IMG_2.jpg", "/p/a2/IMG_11.jpg", "/p/a10/IMG_3.jpg", "/p/b/img_1.jpg", "/p/b/IMG_10.jpg"]

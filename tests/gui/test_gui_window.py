@@ -9,6 +9,7 @@ is a beach.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -17,15 +18,17 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QSettings, QSize, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from photosort.core.config import Settings, read_saved_choices
+from photosort.core.engine import Engine
 from photosort.core.indexer import PipelineOptions
 from photosort.core.userdata import UserStore
 from photosort.gui.main_window import MainWindow
 from photosort.gui.photo_model import UNSURE, CategoryRole, GroupRole
 from photosort.gui.preferences import Preferences
+from photosort.gui.shortcuts_dialog import shortcut_sections
 
 TIMEOUT_MS = 20_000
 SMALL_BATCHES = PipelineOptions(batch_size=4, decode_threads=2)
@@ -89,7 +92,7 @@ def test_dropping_a_folder_indexes_it_and_fills_the_grid(qtbot, qtmodeltester, m
     batches: list[int] = []
     window.worker.worker.photosAdded.connect(lambda b: batches.append(len(b.ids)))
     progress: list = []
-    window.worker.worker.progress.connect(lambda _g, p: progress.append(p))
+    window.worker.tasks.progress.connect(lambda _task, p: progress.append(p))
     with qtbot.waitSignal(window.indexingDone, timeout=TIMEOUT_MS):
         assert drop(window, folder)
         assert window.busy and window.progress_bar.isVisible() and window.cancel_button.isVisible()
@@ -280,7 +283,9 @@ def test_an_unknown_model_id_offline_says_how_to_fix_it(qtbot, make_window, make
     window = make_window(settings.with_changes(model="no-such-org/no-such-clip"))
     with qtbot.waitSignal(window.errorShown, timeout=TIMEOUT_MS):
         window.open_folders([str(make_photos(1))])
-    assert "could not be downloaded" in window.message_bar.label.text()
+    text = window.message_bar.label.text()
+    assert "cannot be downloaded now" in text and "Settings → Model" in text
+    assert window.message_bar.action_button.text() == "Settings…"
 
 
 def test_a_missing_folder_shows_a_message(qtbot, make_window, tmp_path: Path) -> None:
@@ -467,3 +472,88 @@ def test_photosort_gui_folder_opens_the_window_and_indexes_it(qtbot, monkeypatch
     assert seen["rows"] == 10 and seen["busy"] is False
     assert seen["title"] == "photos — photosort"
     assert (settings.cache_path.parent / "photosort.log").exists()
+
+
+# ---- finding photos -------------------------------------------------------------------------------
+def test_search_ranks_the_grid_like_the_cli_and_clearing_goes_back(qtbot, make_window, make_photos) -> None:
+    folder = make_photos(4)  # 20 photos
+    window = make_window()
+    with qtbot.waitSignal(window.indexingDone, timeout=TIMEOUT_MS):
+        window.open_folders([str(folder)])
+    before = [window.model.photo_id(r) for r in range(window.model.rowCount())]
+    with qtbot.waitSignal(window.searchShown, timeout=TIMEOUT_MS) as shown:
+        window.search_edit.setText("a sandy beach")
+        qtbot.keyClick(window.search_edit, Qt.Key.Key_Return)
+    engine = Engine(window.settings)
+    try:
+        expected = engine.open_library([folder]).text_hits("a sandy beach", 200)
+    finally:
+        engine.close()
+    tiles = [window.model.tile(r) for r in range(window.model.rowCount())]
+    assert [(t.photo_id, round(t.match, 5)) for t in tiles] == [(pid, round(m, 5)) for pid, m in expected]
+    assert window.group_title.text().startswith("Search “a sandy beach”") and shown.args[0].title == "“a sandy beach”"
+    window.search_edit.clear()
+    assert [window.model.photo_id(r) for r in range(window.model.rowCount())] == before, "back to the view before"
+    assert all(window.model.tile(r).match is None for r in range(window.model.rowCount()))
+
+
+def test_find_similar_from_the_context_menu_leaves_the_photo_itself_out(qtbot, make_window, make_photos) -> None:
+    folder = make_photos(4)
+    window = make_window()
+    with qtbot.waitSignal(window.indexingDone, timeout=TIMEOUT_MS):
+        window.open_folders([str(folder)])
+    window.view.setCurrentIndex(window.model.index(3))
+    photo = window.model.photo_id(3)
+    menu = window.context_menu()
+    assert {"Find &Similar", "Show in File &Manager", "&Open With Default App", "&Copy Path"} <= {
+        a.text() for a in menu.actions()}
+    with qtbot.waitSignal(window.searchShown, timeout=TIMEOUT_MS):
+        next(a for a in menu.actions() if a.text() == "Find &Similar").trigger()
+    shown = [window.model.photo_id(r) for r in range(window.model.rowCount())]
+    assert len(shown) == 19 and photo not in shown and window.search_edit.text().startswith("Like ")
+    window.view.setCurrentIndex(window.model.index(0))
+    next(a for a in window.context_menu().actions() if a.text() == "&Copy Path").trigger()
+    assert QGuiApplication.clipboard().text() == window.model.path(window.view.currentIndex().row())
+    qtbot.keyClick(window.search_edit, Qt.Key.Key_Escape)
+    assert window.model.rowCount() == 20 and not window.model.search_mode
+
+
+def test_the_shortcut_sheet_lists_the_menus_and_the_grid_keys(qtbot, make_window) -> None:
+    window = make_window()
+    dialog = window.show_shortcuts()
+    sheet = dict(row for _section, rows in shortcut_sections(window, [*window.classifiers.label_actions,
+                                                                      window.regroup_action]) for row in rows)
+    assert sheet["Open Folder"] == QKeySequence(QKeySequence.StandardKey.Open).toString(
+        QKeySequence.SequenceFormat.NativeText)
+    assert sheet["Label as class 1"] == "1" and sheet["Regroup Now"] == "R" and "Find" in sheet
+    assert dialog.tree.topLevelItemCount() > len(sheet)  # rows plus section headers
+    dialog.close()
+
+
+def test_photos_added_or_removed_behind_its_back_appear_and_disappear(qtbot, make_window, make_photos) -> None:
+    folder = make_photos(2)  # 10 photos
+    window = make_window()
+    with qtbot.waitSignal(window.indexingDone, timeout=TIMEOUT_MS):
+        window.open_folders([str(folder)])
+    qtbot.waitUntil(lambda: str(folder.resolve()) in window.watcher.folders(), timeout=TIMEOUT_MS)
+    new = folder / "beach" / "from_the_phone.jpg"
+    Image.new("RGB", (64, 48), (200, 180, 40)).save(new)  # another program adds a photo
+    qtbot.waitUntil(lambda: window.model.photo_count() == 11 and not window.busy, timeout=TIMEOUT_MS)
+    assert str(new.resolve()) in {window.model.path(r) for r in range(window.model.rowCount())}
+    gone = next((folder / "night").glob("*.jpg"))
+    gone.unlink()  # ... and deletes one
+    qtbot.waitUntil(lambda: window.model.photo_count() == 10 and not window.busy, timeout=TIMEOUT_MS)
+    assert str(gone.resolve()) not in {window.model.path(r) for r in range(window.model.rowCount())}
+
+
+@pytest.mark.skipif(sys.platform in ("darwin", "win32"), reason="these file systems refuse names that are not UTF-8")
+def test_a_photo_whose_name_is_not_utf8_shows_readably_and_stays_openable(qtbot, make_window, make_photos) -> None:
+    folder = make_photos(1)
+    odd = os.path.join(os.fsencode(folder), b"caf\xe9.jpg")
+    Image.new("RGB", (64, 48), (30, 90, 200)).save(odd, "JPEG")
+    window = make_window()
+    with qtbot.waitSignal(window.indexingDone, timeout=TIMEOUT_MS):
+        window.open_folders([str(folder)])
+    [row] = [r for r in range(window.model.rowCount()) if window.model.tile(r).name == "caf\\xe9.jpg"]
+    assert os.fsencode(window.model.path(row)) == os.path.realpath(odd), "the exact bytes, for opening and export"
+    assert "caf\\xe9.jpg" in window.model.index(row).data(Qt.ItemDataRole.ToolTipRole)

@@ -10,7 +10,15 @@ around three promises:
   (:mod:`.fileops`). A move is journaled (:mod:`.journal`): at every instant
   each photo is at its source, at its destination, or at both, and an
   interrupted move can be finished (:func:`resume_or_recover`) or rolled back
-  (:func:`undo_move`) from its journal.
+  (:func:`undo_move`) from its journal, which records each photo's size and
+  hash: undo never takes another file for the photo, and never makes a
+  duplicate when it runs again after a kill.
+* **Nothing is done twice.** A photo whose bytes the target folder already
+  holds is "already there" and not written again; a killed run's temporary
+  files are removed by the next; an export, finish or undo holds the data
+  folder's lock (:mod:`.lock`), so two never run on one library at once; copy
+  and link destinations are marked so that indexing leaves them out
+  (:mod:`.destination`).
 * **Nothing is written outside the destination.** Category names go through
   :func:`safe_folder_name` (:mod:`.names`); every destination folder is checked
   with :func:`os.path.realpath` when planned (:mod:`.plan`) and again just
@@ -19,9 +27,11 @@ around three promises:
 
 The modules: :mod:`.names` (safe folder and file names), :mod:`.plan` (what
 goes where; writes nothing), :mod:`.fileops` (verified copy, exclusive
-placement, links, moves), :mod:`.journal` (the move journal, written and read
-back), :mod:`.results` (what was done), :mod:`.run` (:func:`run_export`,
-:func:`resume_or_recover`, :func:`undo_move`). Long work takes
+placement, links, moves, content), :mod:`.destination` (marker, leftovers,
+photos already there), :mod:`.journal` (the move journal, written and read
+back), :mod:`.lock` (one export at a time), :mod:`.results` (what was done),
+:mod:`.run` (:func:`run_export`, :func:`resume_or_recover`), :mod:`.undo`
+(:func:`undo_move`). Long work takes
 ``progress: ProgressFn | None`` and ``cancel: CancelToken | None`` as
 described in :mod:`photosort.core.progress`.
 """
@@ -32,7 +42,8 @@ from .journal import JournalInfo, journal_info, journal_state, pending_journals
 from .names import safe_folder_name
 from .plan import MODES, UNSURE_POLICIES, ExportItem, ExportPlan, PlannedMove, plan_export
 from .results import ExportResult, ExportStopped, Placed, UndoResult
-from .run import resume_or_recover, run_export, undo_move
+from .run import resume_or_recover, run_export
+from .undo import undo_move
 
 __all__ = [
     "MODES",

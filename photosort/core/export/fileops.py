@@ -10,6 +10,14 @@
 * **Moves keep at least one name.** :func:`relocate` hard-links (or, across
   disks, copies verified) before it removes the source, so the photo exists
   under at least one name at every instant.
+* **Photos are recognised by content.** :class:`Content` (size and BLAKE2b
+  hash) is what the journal records and what "already there" and undo check;
+  sizes are compared first, so a file is hashed only when its size matches.
+* **Reads never block.** Files are opened with :func:`open_regular`, which
+  refuses FIFOs and devices instead of waiting on them.
+* **Leftovers are recognisable.** Temporary files are named
+  ``.photosort-<16 hex digits>.partial`` (:func:`is_temp_name`), so a run killed
+  mid-copy can be cleaned up by the next one without touching anyone else's files.
 
 Every OSError leaves here as a :class:`FileProblem` tagged with the side it
 happened on, which decides whether one photo fails or the whole export stops.
@@ -21,10 +29,14 @@ import errno
 import hashlib
 import logging
 import os
+import re
 import secrets
 import shutil
+import stat
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import IO
 
@@ -35,6 +47,11 @@ log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
 _TEMP_PREFIX = ".photosort-"
 _TEMP_SUFFIX = ".partial"
+_TEMP_NAME = re.compile(r"\.photosort-[0-9a-f]{16}\.partial")
+# What a name reserved on a filesystem without hard links holds until the copy replaces it.
+PLACEHOLDER = b"photosort: this name is reserved for a photo being copied here; a leftover of an interrupted run\n"
+_NONBLOCKING = getattr(os, "O_NONBLOCK", 0)
+_BINARY = getattr(os, "O_BINARY", 0)
 # link() fails with these when the filesystem cannot hard-link here (other disk, FAT, ...).
 _NO_HARDLINK_ERRNOS = frozenset(
     code
@@ -111,6 +128,13 @@ def discard(path: Path) -> None:
         log.warning("Could not remove %s: %s", path, exc)
 
 
+def remove_empty_folders(folders: list[Path]) -> None:
+    """Remove folders an export created, newest first, only where they are empty now."""
+    for folder in reversed(folders):
+        with suppress(OSError):
+            os.rmdir(folder)
+
+
 def fsync_dir(folder: Path) -> None:
     """Make a new or removed name durable; best effort (impossible on Windows)."""
     try:
@@ -156,12 +180,101 @@ def hard_link_exclusive(source: Path, target: Path, on_retarget: Callable[[Path]
         raise FileProblem(side, exc) from exc
 
 
+def is_temp_name(name: str) -> bool:
+    """True only for the temporary files :func:`copy_verified` makes."""
+    return _TEMP_NAME.fullmatch(name) is not None
+
+
+def is_placeholder(path: Path) -> bool:
+    """True only for a name reservation :func:`copy_verified` left behind (a kill
+    between reserving the name and filling it); read only when the size matches."""
+    try:
+        if os.lstat(path).st_size != len(PLACEHOLDER):
+            return False
+        with open_regular(path) as handle:
+            return handle.read(len(PLACEHOLDER) + 1) == PLACEHOLDER
+    except OSError:
+        return False
+
+
+def open_regular(path: Path) -> IO[bytes]:
+    """Open a regular file for reading; a FIFO, socket or device raises instead of
+    blocking the run forever (the non-blocking open returns at once, then the type
+    is checked on the open descriptor, so it cannot change in between)."""
+    fd = os.open(path, os.O_RDONLY | _NONBLOCKING | _BINARY)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        if _NONBLOCKING:
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def hash_file(path: Path) -> bytes:
     digest = hashlib.blake2b()
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         for chunk in iter(lambda: handle.read(_CHUNK), b""):
             digest.update(chunk)
     return digest.digest()
+
+
+@dataclass(frozen=True)
+class Content:
+    """What a photo is, independent of its name: size and BLAKE2b hash (hex)."""
+
+    size: int
+    digest: str
+
+    @classmethod
+    def of(cls, path: Path) -> Content:
+        """Read ``path`` once; raises OSError when it cannot be read."""
+        return cls(os.stat(path).st_size, hash_file(path).hex())
+
+    def is_at(self, path: Path) -> bool:
+        """Does the plain file at ``path`` hold exactly this content? The size is
+        compared first, so a file of another size is never read; a missing,
+        unreadable or non-regular file (link, FIFO, folder) is not the photo."""
+        return self.size_matches(path) and _digest_or_none(path) == self.digest
+
+    def size_matches(self, path: Path) -> bool:
+        try:
+            info = os.lstat(path)
+        except OSError:
+            return False
+        return stat.S_ISREG(info.st_mode) and info.st_size == self.size
+
+
+def _digest_or_none(path: Path) -> str | None:
+    try:
+        return hash_file(path).hex()
+    except OSError as exc:
+        log.warning("Could not read %s to compare it: %s", path, exc)
+        return None
+
+
+class LazyContent:
+    """A source photo's :class:`Content`, read only when first needed: most
+    comparisons are settled by the size alone."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @cached_property
+    def size(self) -> int:
+        with blame("source"):
+            return os.stat(self.path).st_size
+
+    @cached_property
+    def content(self) -> Content:
+        with blame("source"):
+            return Content(self.size, hash_file(self.path).hex())
+
+    def is_at(self, path: Path) -> bool:
+        """Does ``path`` hold this photo's bytes? Hashes the source only when the size matches."""
+        return Content(self.size, "").size_matches(path) and self.content.is_at(path)
 
 
 def copy_verified(
@@ -170,19 +283,23 @@ def copy_verified(
     *,
     on_retarget: Callable[[Path], None] | None = None,
     on_temp: Callable[[Path], None] | None = None,
+    expect: Content | None = None,
 ) -> Path:
     """Copy through a fsync'd, verified temp file in the target folder, then give it
-    its name exclusively. The temp file never outlives this call."""
+    its name exclusively. The temp file never outlives this call (unless the process
+    is killed: then the next run removes it, see :func:`is_temp_name`). With
+    ``expect``, the bytes read must be that content (what the journal recorded)."""
     temp = target.parent / f"{_TEMP_PREFIX}{secrets.token_hex(8)}{_TEMP_SUFFIX}"
     with ExitStack() as files:
         with blame("source"):
-            reader = files.enter_context(open(source, "rb"))
+            reader = files.enter_context(open_regular(source))
         if on_temp is not None:
             on_temp(temp)
         with blame("destination"):
             writer = files.enter_context(open(temp, "xb"))
         try:
             size, digest = _write_copy(reader, writer)
+            _check_expected(expect, size, digest)
             _verify_copy(temp, size, digest)
             final = _install(temp, target, on_retarget)
         finally:
@@ -213,6 +330,11 @@ def _write_copy(reader: IO[bytes], writer: IO[bytes]) -> tuple[int, bytes]:
     return size, digest.digest()
 
 
+def _check_expected(expect: Content | None, size: int, digest: bytes) -> None:
+    if expect is not None and (expect.size, expect.digest) != (size, digest.hex()):
+        raise FileProblem("source", OSError(errno.EAGAIN, "the photo changed while it was being moved"))
+
+
 def _verify_copy(temp: Path, size: int, digest: bytes) -> None:
     """Read the copy back: a short write or a bad disk must not pass as a photo."""
     with blame("destination"):
@@ -235,10 +357,11 @@ def _install(temp: Path, target: Path, on_retarget: Callable[[Path], None] | Non
 
 
 def _replace_reserved(temp: Path, candidate: Path) -> None:
-    """For filesystems without hard links: reserve the name with an exclusive empty
-    file, then replace only that placeholder."""
-    with open(candidate, "xb"):
-        pass
+    """For filesystems without hard links: reserve the name with an exclusive
+    placeholder file, then replace only that placeholder. The placeholder says what
+    it is (:data:`PLACEHOLDER`), so one left by a kill is recognised and removed."""
+    with open(candidate, "xb") as reservation:
+        reservation.write(PLACEHOLDER)
     try:
         os.replace(temp, candidate)
     except OSError:
@@ -270,13 +393,14 @@ def relocate(
     *,
     on_retarget: Callable[[Path], None] | None = None,
     on_temp: Callable[[Path], None] | None = None,
+    expect: Content | None = None,
 ) -> tuple[Path, str]:
     """Move one file: link (or verified copy across disks), then remove the source.
     The photo exists under at least one name at every instant."""
     final = hard_link_exclusive(source, target, on_retarget)
     method = "move"
     if final is None:
-        final = copy_verified(source, target, on_retarget=on_retarget, on_temp=on_temp)
+        final = copy_verified(source, target, on_retarget=on_retarget, on_temp=on_temp, expect=expect)
         method = "copy+delete"
     fsync_dir(final.parent)
     remove_original(source, final)

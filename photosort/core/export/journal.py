@@ -8,17 +8,23 @@ back from its journal (:func:`~photosort.core.export.run.resume_or_recover`,
 Journal format
 --------------
 JSON Lines in ``journal_dir/move-<time>-<token>.jsonl``, fsync'd after every
-write. ``{"op": "begin", ...}``, then one ``{"op": "move", "src", "dst",
-"state": "planned"}`` per photo, written before anything is touched. Then, per
-photo: ``"retarget"`` (a new ``dst`` picked because the name got taken),
-``"copying"`` (``tmp``: a temporary file of a cross-disk move), ``"done"``
-or ``"failed"``; ``{"op": "mkdir", "path"}`` for folders it created; and
-finally ``{"op": "end", "state": "finished" | "cancelled" | "stopped"}``. Undo
-appends ``"restoring"`` (``to``: a suffixed place because the original was
-taken) and ``"undone"`` (``restored_to``) records, then ``{"op": "undo",
-"state": "done"}``. Recovery never trusts the journal alone: it looks at where
-each photo actually is (same inode, or same bytes for cross-disk copies)
-before deleting any name.
+write. ``{"op": "begin", "version": 2, "destination", "created", "total"}``,
+then one ``{"op": "move", "src", "dst", "state": "planned"}`` per photo,
+written before anything is touched. Then, per photo: ``"moving"`` with
+``size`` and ``hash`` (BLAKE2b hex of the photo, written just before the photo
+is touched: what undo and finishing check), ``"retarget"`` (a new ``dst``
+picked because the name got taken), ``"copying"`` (``tmp``: a temporary file
+of a cross-disk move), ``"done"`` or ``"failed"``; ``{"op": "mkdir", "path"}``
+for folders it created; and finally ``{"op": "end", "state": "finished" |
+"cancelled" | "stopped"}``. Undo appends ``"restoring"`` (``to``: a suffixed
+place because the original was taken) and ``"undone"`` (``restored_to``)
+records, then ``{"op": "undo", "state": "done"}``. Recovery never trusts the
+journal alone: it looks at where each photo actually is — a file counts as the
+photo only if it has the recorded size and hash — before deleting or moving
+any name. Version 1 journals (no ``"moving"`` records, written by photosort
+0.1) are still finished and undone, by the same inode or same bytes rules they
+were written for. A move that moved nothing leaves no journal; one killed
+before touching any photo is not listed (:func:`pending_journals`).
 
 Reading: :func:`read_journal` replays the records into one :class:`Entry` per
 photo (damaged lines, such as one cut short by a crash, are skipped);
@@ -40,11 +46,12 @@ from typing import IO, Any
 
 from photosort.core.errors import ExportError
 
-from .fileops import FileProblem, fsync_dir
+from .fileops import Content, FileProblem, discard, fsync_dir
 
 log = logging.getLogger(__name__)
 
 JOURNAL_GLOB = "move-*.jsonl"
+VERSION = 2
 
 
 class Journal:
@@ -57,7 +64,8 @@ class Journal:
     @classmethod
     def create(cls, journal_dir: Path) -> Journal:
         journal_dir.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
+        # Names sort in creation order (to the nanosecond), so "the last move" is the newest one.
+        stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 1_000_000_000:09d}"
         path = journal_dir / f"move-{stamp}-{secrets.token_hex(4)}.jsonl"
         handle = open(path, "x", encoding="utf-8")  # noqa: SIM115 - kept open for the run
         fsync_dir(journal_dir)
@@ -75,7 +83,12 @@ class Journal:
             raise ExportError(f"Cannot update the journal {path} ({exc.strerror}).") from exc
         journal = cls(path, appender)
         if cut:
-            journal._append("\n")
+            try:
+                journal._append("\n")
+            except FileProblem as problem:
+                journal.close()
+                raise ExportError(f"Cannot update the journal {path} ({problem.error.strerror}): free some space "
+                                  "or check that folder's permissions; nothing was changed.") from problem.error
         return journal
 
     def write(self, *records: dict[str, Any]) -> None:
@@ -93,6 +106,12 @@ class Journal:
         with suppress(OSError):
             self._handle.close()
 
+    def discard(self) -> None:
+        """Close and delete the journal: for a move that turned out to move nothing."""
+        self.close()
+        discard(self.path)
+        fsync_dir(self.path.parent)
+
 
 def _ends_with_newline(handle: IO[bytes]) -> bool:
     handle.seek(-1, os.SEEK_END)
@@ -101,6 +120,11 @@ def _ends_with_newline(handle: IO[bytes]) -> bool:
 
 def move_record(source: Path, target: Path, state: str, **extra: str) -> dict[str, Any]:
     return {"op": "move", "src": str(source), "dst": str(target), "state": state, **extra}
+
+
+def moving_record(source: Path, target: Path, content: Content) -> dict[str, Any]:
+    """Written just before a photo is touched: what it is, so that undo can tell it from a stranger's file."""
+    return {**move_record(source, target, "moving"), "size": content.size, "hash": content.digest}
 
 
 @dataclass
@@ -114,6 +138,8 @@ class Entry:
     temps: list[Path] = field(default_factory=list)
     restore_candidates: list[Path] = field(default_factory=list)
     copied: bool = False
+    content: Content | None = None  # from the "moving" record (version 2)
+    touched: bool = False  # a record says the photo may have been touched
 
 
 @dataclass
@@ -122,6 +148,25 @@ class JournalContents:
     entries: list[Entry]
     folders: list[Path]
     state: str
+
+    @property
+    def version(self) -> int:
+        value = self.header.get("version", 1)
+        return value if isinstance(value, int) else 1
+
+    @property
+    def touched(self) -> bool:
+        """Whether any photo may have been touched; a version 1 journal cannot tell,
+        so it counts as touched when it lists photos."""
+        if self.version < 2:
+            return bool(self.entries)
+        return any(entry.touched for entry in self.entries)
+
+
+def require_journal(path: Path) -> None:
+    """Say plainly that a journal is missing before anything else is tried with it."""
+    if not path.is_file():
+        raise ExportError(f"There is no journal {path}: it was moved or deleted, so that move cannot be used.")
 
 
 def read_journal(path: Path) -> JournalContents:
@@ -182,8 +227,18 @@ def _replay_move_record(entries: dict[str, Entry], record: dict[str, Any]) -> No
         entry.copied = True
     elif state == "restoring" and "to" in record:
         entry.restore_candidates.append(Path(record["to"]))
-    if state in ("planned", "done", "failed", "undone"):
+    elif state == "moving":
+        entry.content = _content(record) or entry.content
+    if state in ("planned", "done", "failed", "undone", "moving"):
         entry.state = state
+    entry.touched = entry.touched or state in ("moving", "retarget", "copying", "done", "restoring", "undone")
+
+
+def _content(record: dict[str, Any]) -> Content | None:
+    size, digest = record.get("size"), record.get("hash")
+    if isinstance(size, int) and isinstance(digest, str) and digest:
+        return Content(size, digest)
+    return None
 
 
 def journal_state(journal: Path) -> str:
@@ -194,17 +249,19 @@ def journal_state(journal: Path) -> str:
 
 def pending_journals(journal_dir: Path) -> list[Path]:
     """Move journals that were not undone, oldest first: each can be undone, and
-    the interrupted ones (see :func:`journal_state`) should be finished first."""
+    the interrupted ones (see :func:`journal_state`) should be finished first.
+    A journal of a move that touched no photo (killed before the first) is not
+    one: undoing "the last move" must never pick it instead of the real one."""
     if not journal_dir.is_dir():
         return []
     pending: list[Path] = []
     for path in sorted(journal_dir.glob(JOURNAL_GLOB)):
         try:
-            state = journal_state(path)
+            contents = read_journal(path)
         except ExportError as exc:
             log.warning("%s", exc)
             continue
-        if state != "undone":
+        if contents.state != "undone" and contents.touched:
             pending.append(path)
     return pending
 

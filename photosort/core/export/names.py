@@ -5,7 +5,8 @@ turns each into one folder name that is valid and harmless on Linux, macOS and
 Windows. Names are compared as macOS and Windows compare them
 (:func:`fold`: case- and normalisation-insensitive), and a taken name gets the
 next `` (n)`` suffix (:func:`numbered_folder_name`, :func:`numbered_file_name`),
-shortened so that it still fits 255 UTF-8 bytes.
+shortened so that it still fits 255 UTF-8 bytes. :func:`name_family` undoes the
+suffix, so an export can find the ``IMG (2).JPG`` an earlier run wrote.
 """
 
 from __future__ import annotations
@@ -100,13 +101,31 @@ def numbered_folder_name(base: str, number: int) -> str:
     return _fit(base, MAX_NAME_CHARS - len(tag), MAX_NAME_BYTES - len(tag)) + tag
 
 
+def _split_extension(name: str) -> tuple[str, str]:
+    """(stem, extension); an "extension" longer than 16 characters is part of the stem."""
+    stem, ext = os.path.splitext(name)
+    return (name, "") if len(ext) > 16 else (stem, ext)
+
+
 def numbered_file_name(name: str, number: int) -> str:
     """``IMG_0001.JPG`` -> ``IMG_0001 (2).JPG``, shortened to fit 255 bytes."""
-    stem, ext = os.path.splitext(name)
-    if len(ext) > 16:
-        stem, ext = name, ""
+    stem, ext = _split_extension(name)
     tag = f" ({number})"
     budget = MAX_NAME_BYTES - _utf8_len(tag + ext)
     while _utf8_len(stem) > budget:
         stem = stem[:-1]
     return f"{stem}{tag}{ext}"
+
+
+_NUMBERED_STEM = re.compile(r"^(?P<stem>.*) \((?P<number>[0-9]+)\)$", re.DOTALL)
+
+
+def name_family(name: str) -> str:
+    """The key shared by ``IMG.JPG``, ``img (2).jpg``, ``IMG (3).JPG``...: the names
+    :func:`numbered_file_name` makes from one name (unless it had to shorten it),
+    compared as :func:`fold` compares them."""
+    stem, ext = _split_extension(name)
+    numbered = _NUMBERED_STEM.match(stem)
+    if numbered is not None:
+        stem = numbered["stem"]
+    return fold(stem) + "\0" + fold(ext)

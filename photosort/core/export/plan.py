@@ -7,9 +7,11 @@ previewed (:meth:`ExportPlan.counts`) and is then carried out as is by
 unsure about go to an ``Unsure`` folder) or ``"skip"``. A destination that is a
 file raises :class:`~photosort.core.errors.ExportError`.
 
-Choices worth knowing: the destination may be the photos' own folder (sorting
+Choices worth knowing: a move may go into the photos' own folder (sorting
 "in place" into subfolders); a photo already in its target folder is skipped;
-in move mode a source that is a symbolic link is skipped rather than moved.
+a copy or link never takes a photo that already lies inside the destination
+(that would copy the copies of an earlier export); in move mode a source that
+is a symbolic link is skipped rather than moved.
 Every planned folder is checked with :func:`os.path.realpath` to be a child of
 the destination (it is checked again just before writing).
 """
@@ -222,7 +224,15 @@ def _skip_reason(
     folder = folders[category]
     if os.path.realpath(source.parent) == os.path.join(root_real, folder):
         return f"already in the folder {folder!r}"
+    if mode != "move" and _lies_inside(source, root_real):
+        return "it already lies inside the destination (copying it there again would duplicate it)"
     return None
+
+
+def _lies_inside(source: Path, root_real: str) -> bool:
+    """Where the photo's name really is (its folder's links resolved) is under the destination."""
+    where = os.path.join(os.path.realpath(source.parent), source.name)
+    return where.startswith(root_real.rstrip(os.sep) + os.sep)
 
 
 def _source_problem(source: Path, mode: str) -> str | None:

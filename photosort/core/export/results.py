@@ -1,8 +1,9 @@
 """What an export, a finished move or an undo did, for the CLI, the window and the logs.
 
 :class:`ExportResult` (``done``, ``skipped``, ``failed``, ``journal``,
-``cancelled``, plus ``placed``: one :class:`Placed` per photo with its final
-path and method, ``copy``/``move``/``copy+delete``/``hardlink``/``symlink``)
+``cancelled``, ``already``: photos whose bytes the destination already held,
+so nothing was written for them, plus ``placed``: one :class:`Placed` per
+photo with its final path and method, ``copy``/``move``/``copy+delete``/``hardlink``/``symlink``)
 and :class:`UndoResult`; both have ``to_json()``. :class:`ExportStopped` is the
 :class:`~photosort.core.errors.ExportError` raised when an export stops as a
 whole; it carries the partial result. These types depend on nothing else in
@@ -39,6 +40,7 @@ class ExportResult:
     cancelled: bool = False
     mode: str = "copy"
     placed: list[Placed] = field(default_factory=list)
+    already: list[tuple[Path, Path]] = field(default_factory=list)  # (photo, the identical file already there)
 
     def methods(self) -> dict[str, int]:
         """How many photos were placed by each method (e.g. hard vs symbolic links)."""
@@ -52,6 +54,7 @@ class ExportResult:
         return {
             "mode": self.mode,
             "done": self.done,
+            "already_there": [{"source": str(s), "destination": str(d)} for s, d in self.already],
             "cancelled": self.cancelled,
             "journal": None if self.journal is None else str(self.journal),
             "methods": self.methods(),
@@ -71,6 +74,7 @@ class UndoResult:
     failed: list[tuple[Path, str]] = field(default_factory=list)
     cancelled: bool = False
     journal: Path | None = None
+    moved_back: list[tuple[Path, Path]] = field(default_factory=list)  # (where the export put it, where it is now)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable summary."""

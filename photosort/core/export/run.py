@@ -1,4 +1,4 @@
-"""Carrying a plan out, finishing an interrupted move, and undoing a move.
+"""Carrying a plan out, and finishing an interrupted move.
 
 :func:`run_export` carries an :class:`~photosort.core.export.plan.ExportPlan`
 out. ``journal_dir`` is required for ``"move"``: the whole plan is written to
@@ -8,18 +8,26 @@ destination (or a link planted in it) raises :class:`ExportStopped` (an
 :class:`ExportResult`); per-photo problems are listed in ``result.failed``;
 cancelling returns a result with ``cancelled=True``.
 
-:func:`resume_or_recover` finishes an interrupted (or cancelled, or stopped)
-move; :func:`undo_move` puts every moved photo back, never overwriting; it is
-safe to run again, and works on interrupted journals too (that is the "roll
-back" recovery).
+Running an export again is safe: a photo whose bytes the target folder already
+holds (under its name or a `` (n)`` variant) is "already there" and listed in
+``result.already`` instead of being written twice; temporary files a killed
+run left are removed first; a move that moved nothing leaves no journal behind
+(so "undo the last move" never picks it). With ``journal_dir``, the run holds
+the data folder's export lock (:mod:`.lock`): a second export, finish or undo
+of the same library is refused with
+:class:`~photosort.core.errors.ExportBusyError` rather than run alongside.
 
-All three follow :mod:`photosort.core.progress`: ``progress`` receives
+:func:`resume_or_recover` finishes an interrupted (or cancelled, or stopped)
+move, recognising each photo by the size and hash the journal recorded;
+:func:`~photosort.core.export.undo.undo_move` rolls one back.
+
+Both follow :mod:`photosort.core.progress`: ``progress`` receives
 :class:`~photosort.core.progress.Progress` reports for the phases
-``"exporting"``, ``"finishing"`` and ``"undoing"`` (throttled; the first and
-the last always arrive), and ``cancel`` is a
-:class:`~photosort.core.progress.CancelToken` polled between photos, never in
-the middle of one. :class:`~photosort.core.errors.Cancelled` raised by the
-progress callback stops the same way. What was done is kept either way.
+``"exporting"`` and ``"finishing"`` (throttled; the first and the last always
+arrive), and ``cancel`` is a :class:`~photosort.core.progress.CancelToken`
+polled between photos, never in the middle of one.
+:class:`~photosort.core.errors.Cancelled` raised by the progress callback
+stops the same way. What was done is kept either way.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn, TypeVar
@@ -37,21 +45,26 @@ from typing import NoReturn, TypeVar
 from photosort.core.errors import Cancelled, ExportError
 from photosort.core.progress import CancelToken, ProgressFn, Reporter, is_cancelled
 
+from .destination import AlreadyThere, clean_leftovers
 from .fileops import (
     DISK_FULL_ERRNOS,
+    Content,
     FileProblem,
-    blame,
+    LazyContent,
     copy_verified,
     discard,
     link_or_symlink,
     relocate,
+    remove_empty_folders,
     remove_original,
     same_file,
     same_photo,
 )
-from .journal import Entry, Journal, JournalContents, move_record, read_journal
+from .journal import VERSION, Entry, Journal, JournalContents, move_record, moving_record, read_journal, require_journal
+from .lock import export_lock
+from .marker import MarkerWriter
 from .plan import MODES, ExportPlan, PlannedMove, check_choice, check_destination
-from .results import ExportResult, ExportStopped, Placed, UndoResult
+from .results import ExportResult, ExportStopped, Placed
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +77,10 @@ class _Run:
     root_real: str
     result: ExportResult
     journal: Journal | None = None
+    existing: AlreadyThere = field(default_factory=AlreadyThere)
+    marker: MarkerWriter | None = None
     made_folders: set[Path] = field(default_factory=set)
+    created_folders: list[Path] = field(default_factory=list)
 
 
 def run_export(
@@ -79,18 +95,37 @@ def run_export(
     check_choice("mode", plan.mode, MODES)
     if plan.mode == "move" and journal_dir is None:
         raise ValueError("a move needs journal_dir, so that it can be undone")
-    root_real = _prepare_root(plan.destination)
-    result = ExportResult(skipped=list(plan.skipped), mode=plan.mode)
-    run = _Run(plan, root_real, result)
+    with held_lock(journal_dir):
+        return _run_locked(plan, journal_dir, progress, cancel)
+
+
+def held_lock(journal_dir: Path | None) -> AbstractContextManager[None]:
+    """The data folder's export lock; a caller with no journal folder (a copy driven
+    through the API alone) has no library to share, so it runs unlocked."""
+    return nullcontext() if journal_dir is None else export_lock(journal_dir)
+
+
+def _run_locked(
+    plan: ExportPlan, journal_dir: Path | None, progress: ProgressFn | None, cancel: CancelToken | None
+) -> ExportResult:
+    run = _Run(plan, _prepare_root(plan.destination), ExportResult(skipped=list(plan.skipped), mode=plan.mode),
+               existing=AlreadyThere(accept_links_to_source=plan.mode == "link"), marker=MarkerWriter(plan.destination))
+    clean_leftovers(plan.destination)
     if plan.mode == "move" and journal_dir is not None:
         run.journal = _start_journal(journal_dir, plan)
-        result.journal = run.journal.path
+        run.result.journal = run.journal.path
+    settled = False
     try:
         _run_all(run, plan.moves, progress, cancel)
+        settled = True
+    except ExportStopped:
+        settled = True
+        raise
     finally:
-        if run.journal is not None:
-            run.journal.close()
-    log.info("Export %s: %d done, %d failed", plan.mode, result.done, len(result.failed))
+        _close_journal(run, settled)
+    result = run.result
+    log.info("Export %s: %d done, %d already there, %d failed", plan.mode, result.done, len(result.already),
+             len(result.failed))
     return result
 
 
@@ -106,12 +141,14 @@ def _prepare_root(destination: Path) -> str:
 
 
 def _start_journal(journal_dir: Path, plan: ExportPlan) -> Journal:
-    """Write the whole plan down, durably, before the first photo is touched."""
+    """Write the whole plan down, durably, before the first photo is touched; a journal
+    that could not be written whole is removed, so it never poses as a move."""
+    journal: Journal | None = None
     try:
         journal = Journal.create(journal_dir)
         header = {
             "op": "begin",
-            "version": 1,
+            "version": VERSION,
             "destination": str(plan.destination),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "total": len(plan.moves),
@@ -119,6 +156,8 @@ def _start_journal(journal_dir: Path, plan: ExportPlan) -> Journal:
         planned = [move_record(m.source, m.destination, "planned") for m in plan.moves]
         journal.write(header, *planned)
     except (OSError, FileProblem) as exc:
+        if journal is not None:
+            journal.discard()
         error = exc.error if isinstance(exc, FileProblem) else exc
         raise ExportError(
             f"Cannot write the undo journal in {journal_dir} ({error.strerror or error}): free "
@@ -127,12 +166,28 @@ def _start_journal(journal_dir: Path, plan: ExportPlan) -> Journal:
     return journal
 
 
+def _close_journal(run: _Run, settled: bool) -> None:
+    """A settled run (finished, cancelled or stopped, not killed) that moved nothing
+    has nothing to undo: its journal and the empty folders it made go."""
+    if run.marker is not None:
+        run.marker.close()
+    if run.journal is None:
+        return
+    if settled and run.result.done == 0:
+        run.journal.discard()
+        remove_empty_folders(run.created_folders)
+        run.result.journal = None
+        log.info("The move moved nothing; its journal %s was removed", run.journal.path)
+    else:
+        run.journal.close()
+
+
 def _run_all(run: _Run, moves: list[PlannedMove], progress: ProgressFn | None, cancel: CancelToken | None) -> None:
-    run.result.cancelled = _each(moves, "exporting", progress, cancel, lambda move: _export_step(run, move))
+    run.result.cancelled = each_step(moves, "exporting", progress, cancel, lambda move: _export_step(run, move))
     _end_journal(run, "cancelled" if run.result.cancelled else "finished")
 
 
-def _each(
+def each_step(
     items: Sequence[_Item],
     phase: str,
     progress: ProgressFn | None,
@@ -170,23 +225,52 @@ def _export_step(run: _Run, move: PlannedMove) -> None:
                 raise
             _record_failure(run, move.source, move.destination, problem.reason)
             return
-        run.result.placed.append(placed)
-        run.result.done += 1
+        if placed is not None:
+            run.result.placed.append(placed)
+            run.result.done += 1
     except FileProblem as problem:
         _stop(run, move, problem)
 
 
-def _export_one(run: _Run, move: PlannedMove) -> Placed:
+def _export_one(run: _Run, move: PlannedMove) -> Placed | None:
+    """Place one photo, or None when the target folder already holds its bytes."""
     _ready_folder(run, move.destination.parent)
+    photo = LazyContent(move.source)
+    existing = run.existing.find(move.destination, photo)
+    if existing is not None:
+        log.info("%s is already there as %s; not written again", move.source, existing)
+        run.result.already.append((move.source, existing))
+        _note_placed(run, existing)
+        return None
+    placed = _place(run, move, photo)
+    run.existing.add(placed.destination)
+    _note_placed(run, placed.destination)
+    return placed
+
+
+def _note_placed(run: _Run, path: Path) -> None:
+    """Copies and links are listed in the destination's marker, so that indexing leaves
+    them out; a moved photo is the original, so its name is taken off that list."""
+    if run.marker is None:
+        return
+    if run.plan.mode == "move":
+        run.marker.moved(path)
+    else:
+        run.marker.copied(path)
+
+
+def _place(run: _Run, move: PlannedMove, photo: LazyContent) -> Placed:
     if run.plan.mode == "copy":
         return Placed(move.source, copy_verified(move.source, move.destination), "copy")
     if run.plan.mode == "link":
         final, method = link_or_symlink(move.source, move.destination)
         return Placed(move.source, final, method)
-    return _journaled_move(run, move)
+    return _journaled_move(run, move, photo.content)
 
 
-def _journaled_move(run: _Run, move: PlannedMove) -> Placed:
+def _journaled_move(run: _Run, move: PlannedMove, content: Content) -> Placed:
+    """Record what the photo is (size, hash), then move it; undo and finishing
+    recognise it by that record, never by its name alone."""
     journal = run.journal
     assert journal is not None, "moves are always journaled"
     source = move.source
@@ -197,7 +281,8 @@ def _journaled_move(run: _Run, move: PlannedMove) -> Placed:
     def temp(path: Path) -> None:
         journal.write({"op": "move", "src": str(source), "tmp": str(path), "state": "copying"})
 
-    final, method = relocate(source, move.destination, on_retarget=retarget, on_temp=temp)
+    journal.write(moving_record(source, move.destination, content))
+    final, method = relocate(source, move.destination, on_retarget=retarget, on_temp=temp, expect=content)
     journal.write(move_record(source, final, "done", method=method))
     return Placed(source, final, method)
 
@@ -208,6 +293,7 @@ def _ready_folder(run: _Run, folder: Path) -> None:
     if folder not in run.made_folders:
         try:
             os.mkdir(folder)
+            run.created_folders.append(folder)
             if run.journal is not None:
                 run.journal.write({"op": "mkdir", "path": str(folder)})
         except FileExistsError:
@@ -245,7 +331,7 @@ def _stop(run: _Run, move: PlannedMove, problem: FileProblem) -> NoReturn:
     raise ExportStopped(message, run.result) from problem.error
 
 
-def _photos(count: int) -> str:
+def photos(count: int) -> str:
     return "1 photo" if count == 1 else f"{count} photos"
 
 
@@ -253,7 +339,7 @@ def _stop_message(run: _Run, problem: FileProblem) -> str:
     moved = run.result.done
     tail = "nothing was lost."
     if run.plan.mode == "move" and moved:
-        tail = f"{_photos(moved)} moved so far can be undone; nothing was lost."
+        tail = f"{photos(moved)} moved so far can be undone; nothing was lost."
     destination = run.plan.destination
     code = problem.error.errno
     if problem.side == "journal":
@@ -274,7 +360,7 @@ def _stop_message(run: _Run, problem: FileProblem) -> str:
     )
 
 
-# --------------------------------------------------------------------------- recovery
+# --------------------------------------------------------------------------- finishing
 
 
 def resume_or_recover(
@@ -285,25 +371,31 @@ def resume_or_recover(
 ) -> ExportResult:
     """Finish a move that was interrupted (killed, cancelled or stopped).
 
-    For each photo not yet done it looks at where the photo really is: both
-    names of the same file -> the source name is removed; only the new name ->
-    done; only the old name -> it is moved now. Leftover temp files are removed.
-    To roll back instead, call :func:`undo_move`, which handles interrupted
-    journals the same careful way.
+    For each photo not yet done it looks at where the photo really is (a file
+    is the photo only if it has the recorded size and hash): at both places ->
+    the old name is removed; only at the new place -> done; only at the old
+    place -> it is moved now. Leftover temp files are removed. To roll back
+    instead, call :func:`~photosort.core.export.undo.undo_move`.
     """
+    require_journal(journal)
+    with export_lock(journal.parent, create=False):
+        return _resume_locked(journal, progress, cancel)
+
+
+def _resume_locked(journal: Path, progress: ProgressFn | None, cancel: CancelToken | None) -> ExportResult:
     contents = read_journal(journal)
     result = ExportResult(journal=journal, mode="move")
     if contents.state == "undone":
         return result
     destination = Path(contents.header.get("destination") or _guess_root(contents))
     plan = ExportPlan(destination, "move", [], [])
-    run = _Run(plan, _prepare_root(destination), result, Journal.reopen(journal))
+    run = _Run(plan, _prepare_root(destination), result, Journal.reopen(journal), marker=MarkerWriter(destination))
+    clean_leftovers(destination)
     unfinished = [e for e in contents.entries if e.state not in ("done", "undone")]
     try:
-        _resume_all(run, unfinished, progress, cancel)
+        _resume_all(run, unfinished, contents.version, progress, cancel)
     finally:
-        if run.journal is not None:
-            run.journal.close()
+        _close_journal(run, settled=False)  # a finish keeps its journal: it is how the move is undone
     return result
 
 
@@ -313,33 +405,62 @@ def _guess_root(contents: JournalContents) -> Path:
     return contents.entries[0].dst.parent.parent
 
 
-def _resume_all(run: _Run, entries: list[Entry], progress: ProgressFn | None, cancel: CancelToken | None) -> None:
-    run.result.cancelled = _each(entries, "finishing", progress, cancel, lambda entry: _resume_entry(run, entry))
+def _resume_all(run: _Run, entries: list[Entry], version: int, progress: ProgressFn | None,
+                cancel: CancelToken | None) -> None:
+    step = _resume_entry if version >= 2 else _resume_legacy_entry
+    run.result.cancelled = each_step(entries, "finishing", progress, cancel, lambda entry: step(run, entry))
     _end_journal(run, "cancelled" if run.result.cancelled else "finished", resumed="yes")
 
 
 def _resume_entry(run: _Run, entry: Entry) -> None:
+    """A version 2 entry: the photo is wherever its recorded content is."""
     for temp in entry.temps:
         discard(temp)  # a partial copy is never the only copy: the source goes last
-    holder = _last_existing(entry.candidates)
-    source_here = os.path.lexists(entry.src)
-    if holder is not None and (not source_here or same_photo(entry.src, holder, compare_bytes=entry.copied)):
-        _complete_half_done(run, entry, holder, source_here)
+    holder = new_place_of(entry)
+    if holder is None:
+        _move_now(run, entry)  # not placed yet: the photo is still at its source (or gone)
         return
-    if not source_here:
+    content = entry.content
+    source_is_photo = same_file(entry.src, holder) or (content is not None and content.is_at(entry.src))
+    _complete_half_done(run, entry, holder, remove_source=source_is_photo)
+
+
+def new_place_of(entry: Entry) -> Path | None:
+    """The newest place the move tried that holds the photo: a file with its recorded
+    size and hash, or — nothing recorded yet — another name of the source file itself."""
+    places = [entry.dst] if entry.state == "done" else list(reversed(entry.candidates))
+    if entry.content is not None:
+        return next((place for place in places if entry.content.is_at(place)), None)
+    return next((place for place in places if same_file(place, entry.src)), None)
+
+
+def _move_now(run: _Run, entry: Entry) -> None:
+    if not os.path.lexists(entry.src):
         reason = "the photo is neither at its old nor at its new place (moved or deleted)"
         with _journal_guard(run, entry):
             _record_failure(run, entry.src, entry.dst, reason)
         return
-    move = PlannedMove(entry.src, entry.dst, entry.dst.parent.name)
-    _export_step(run, move)
+    _export_step(run, PlannedMove(entry.src, entry.dst, entry.dst.parent.name))
 
 
-def _complete_half_done(run: _Run, entry: Entry, holder: Path, source_here: bool) -> None:
-    """The photo already has its new name: drop the old one and record it done."""
+def _resume_legacy_entry(run: _Run, entry: Entry) -> None:
+    """A version 1 entry (no recorded content): same inode, or same bytes after a cross-disk copy."""
+    for temp in entry.temps:
+        discard(temp)
+    holder = _last_existing(entry.candidates)
+    source_here = os.path.lexists(entry.src)
+    if holder is not None and (not source_here or same_photo(entry.src, holder, compare_bytes=entry.copied)):
+        _complete_half_done(run, entry, holder, remove_source=source_here)
+        return
+    _move_now(run, entry)
+
+
+def _complete_half_done(run: _Run, entry: Entry, holder: Path, remove_source: bool) -> None:
+    """The photo already has its new name: drop the old one (when it is the photo)
+    and record it done."""
     with _journal_guard(run, entry):
         try:
-            if source_here:
+            if remove_source:
                 remove_original(entry.src, holder)
         except FileProblem as problem:
             _record_failure(run, entry.src, entry.dst, problem.reason)
@@ -366,127 +487,3 @@ def _last_existing(paths: list[Path]) -> Path | None:
         if os.path.lexists(path):
             return path
     return None
-
-
-def undo_move(
-    journal: Path,
-    *,
-    progress: ProgressFn | None = None,
-    cancel: CancelToken | None = None,
-) -> UndoResult:
-    """Put every photo of a move back where it was, newest first.
-
-    Never overwrites: if the original place is taken, the photo is restored next
-    to it with a suffix and listed in ``renamed``. Photos already restored are
-    skipped, so running it again (after a crash or a cancel) is safe; it also
-    rolls back an interrupted move. Removes the folders the move created, if empty.
-    """
-    contents = read_journal(journal)
-    result = UndoResult(journal=journal)
-    if contents.state == "undone":
-        return result
-    entries = [e for e in reversed(contents.entries) if e.state != "undone"]
-    writer = Journal.reopen(journal)
-    try:
-        _undo_all(writer, entries, result, progress, cancel)
-        if not result.cancelled:
-            _remove_empty_folders(contents.folders)
-            writer.write({"op": "undo", "state": "done"})
-    except FileProblem as problem:
-        raise ExportError(_undo_stop_message(problem, result)) from problem.error
-    finally:
-        writer.close()
-    log.info("Undo: %d restored, %d failed", result.restored, len(result.failed))
-    return result
-
-
-def _undo_all(
-    writer: Journal,
-    entries: list[Entry],
-    result: UndoResult,
-    progress: ProgressFn | None,
-    cancel: CancelToken | None,
-) -> None:
-    result.cancelled = _each(entries, "undoing", progress, cancel, lambda entry: _undo_entry(writer, entry, result))
-
-
-def _undo_entry(writer: Journal, entry: Entry, result: UndoResult) -> None:
-    for temp in entry.temps:
-        discard(temp)
-    try:
-        restored_to, moved_back = _restore(writer, entry)
-    except FileProblem as problem:
-        if problem.fatal:
-            raise
-        result.failed.append((entry.src, problem.reason))
-        return
-    if restored_to is None:
-        reason = f"the photo is no longer at {entry.dst} (moved or deleted since the export)"
-        result.failed.append((entry.src, reason))
-        return
-    writer.write(move_record(entry.src, entry.dst, "undone", restored_to=str(restored_to)))
-    if moved_back:
-        result.restored += 1
-    if restored_to != entry.src:
-        result.renamed.append((entry.src, restored_to))
-
-
-def _restore(writer: Journal, entry: Entry) -> tuple[Path | None, bool]:
-    """Bring one photo back. Returns where it now is (None if it cannot be found)
-    and whether it had been moved at all (photos a stopped move never reached
-    are not counted as restored)."""
-    source_here = os.path.lexists(entry.src)
-    was_moved = entry.state == "done"
-    # A finished move knows its final name; an unfinished one may have tried several.
-    holder = _last_existing([entry.dst] if was_moved else entry.candidates)
-    if holder is None:
-        return _already_restored(entry, source_here), was_moved
-    if source_here and same_photo(entry.src, holder, entry.copied and not was_moved):
-        discard(holder)  # the photo has both names: keep the original one
-        return entry.src, True
-    if source_here and not was_moved:
-        return entry.src, False  # never moved; what is at the new name is someone else's file
-    for earlier in entry.restore_candidates:
-        if os.path.lexists(earlier) and same_file(earlier, holder):
-            discard(holder)  # an earlier undo already gave it its restored name
-            return earlier, True
-    return _move_back(writer, entry, holder), True
-
-
-def _already_restored(entry: Entry, source_here: bool) -> Path | None:
-    earlier = _last_existing(entry.restore_candidates)
-    if earlier is not None:
-        return earlier
-    return entry.src if source_here else None
-
-
-def _move_back(writer: Journal, entry: Entry, holder: Path) -> Path:
-    def retarget(candidate: Path) -> None:
-        writer.write(move_record(entry.src, holder, "restoring", to=str(candidate)))
-
-    def temp(path: Path) -> None:
-        writer.write({"op": "move", "src": str(entry.src), "tmp": str(path), "state": "copying"})
-
-    with blame("destination"):
-        entry.src.parent.mkdir(parents=True, exist_ok=True)
-    final, _ = relocate(holder, entry.src, on_retarget=retarget, on_temp=temp)
-    return final
-
-
-def _remove_empty_folders(folders: list[Path]) -> None:
-    """Remove the category folders the move created, only if they are empty now."""
-    for folder in reversed(folders):
-        with suppress(OSError):
-            os.rmdir(folder)
-
-
-def _undo_stop_message(problem: FileProblem, result: UndoResult) -> str:
-    done = f"{_photos(result.restored)} restored so far; nothing was lost."
-    if problem.side == "journal":
-        return (
-            f"Cannot update the undo journal ({problem.error.strerror}): free some space "
-            f"or check its folder's permissions, then undo again; {done}"
-        )
-    if problem.error.errno in DISK_FULL_ERRNOS:
-        return f"The original photos' disk is full: free some space, then undo again; {done}"
-    return f"Cannot write to the original folder ({problem.error.strerror}): fix its permissions, then undo again; {done}"
