@@ -74,7 +74,7 @@ from .problems import ProblemsDialog, ProblemsModel
 from .resources import app_icon
 from .search_field import SearchField
 from .settings_dialog import SettingsDialog
-from .shortcuts_dialog import ShortcutsDialog
+from .shortcuts_dialog import SHEET_NAME, ShortcutsDialog
 from .side_panel import SidePanel
 from .task_runner import Failure, Task, TaskKind
 from .thumbnail_cache import ThumbnailCache
@@ -261,6 +261,7 @@ class MainWindow(QMainWindow):
         self.search_edit = SearchField()
         self.search_edit.searchRequested.connect(self.run_search)
         self.search_edit.cleared.connect(self._on_search_cleared)
+        self.search_edit.escaped.connect(lambda: self.view.setFocus(Qt.FocusReason.ShortcutFocusReason))
         header.addWidget(self.search_edit, 1)
         header.addSpacing(8)
         header.addWidget(QLabel("Sort by:"))
@@ -300,9 +301,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self.export_action = add_action(file_menu, "&Export Sorted Folders…", self.open_export_dialog, "Ctrl+E")
         file_menu.addSeparator()
-        self.rescan_action = add_action(file_menu, "Res&can Folders", self.rescan, QKeySequence.StandardKey.Refresh)
-        refresh = QKeySequence.keyBindings(QKeySequence.StandardKey.Refresh)
-        self.rescan_action.setShortcuts(refresh + [QKeySequence("F5")] * (QKeySequence("F5") not in refresh))
+        self.rescan_action = add_action(file_menu, "Res&can Folders", self.rescan, "F5")
         self.cancel_action = add_action(file_menu, "&Stop Indexing", self.cancel_indexing, "Ctrl+.")
         file_menu.addSeparator()
         quit_action = add_action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -314,6 +313,8 @@ class MainWindow(QMainWindow):
         self.undo_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Undo))
         self.redo_action = self.labeller.undo_stack.createRedoAction(self, "&Redo")
         self.redo_action.setShortcuts([QKeySequence(QKeySequence.StandardKey.Redo), QKeySequence("Ctrl+Y")])
+        for action, name in ((self.undo_action, "Undo"), (self.redo_action, "Redo")):
+            action.setProperty(SHEET_NAME, name)  # their text names the step ("Undo Label 1 photo as forest")
         edit_menu.addAction(self.undo_action)
         edit_menu.addAction(self.redo_action)
         edit_menu.addSeparator()

@@ -14,6 +14,7 @@ class SearchField(QLineEdit):
 
     searchRequested = Signal(str)
     cleared = Signal()
+    escaped = Signal()  # Escape: back to the photos (the window moves the focus to the grid)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -55,8 +56,9 @@ class SearchField(QLineEdit):
             self.cleared.emit()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() == Qt.Key.Key_Escape and self.text():
+        if event.key() == Qt.Key.Key_Escape:
             self.clear()
+            self.escaped.emit()
             event.accept()
             return
         super().keyPressEvent(event)

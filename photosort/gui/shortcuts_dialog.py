@@ -5,8 +5,13 @@ from __future__ import annotations
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QMainWindow, QMenu, QTreeWidget, QTreeWidgetItem, QVBoxLayout
 
+SHEET_NAME = "shortcut_sheet_name"  # an action property: its name on the sheet when its text changes as it is used
+
 
 def _text(action: QAction) -> str:
+    named = action.property(SHEET_NAME)
+    if isinstance(named, str) and named:
+        return named
     return action.text().replace("&&", "\0").replace("&", "").replace("\0", "&").rstrip("…")
 
 
