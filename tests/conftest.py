@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.abc
+import json
 import os
 import shutil
 import sys
@@ -107,3 +108,20 @@ def copy_tree() -> Callable[[Path, Path], Path]:
         return dst
 
     return copy
+
+
+@pytest.fixture
+def cli(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """Run photosort in this process with the tiny model and the data folder ``tmp_path / "data"``.
+
+    Returns (exit code, the JSON document, or the text printed with ``as_json=False``, stderr).
+    """
+    from photosort.cli import main
+
+    def run(*args: str, as_json: bool = True):
+        argv = [*args, "--model", str(tiny_model), "--data-dir", str(tmp_path / "data")]
+        code = main([*argv, "--json"] if as_json else argv)
+        out, err = capsys.readouterr()
+        return code, (json.loads(out) if as_json and out.strip() else out), err
+
+    return run

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -12,19 +11,6 @@ import pytest
 
 from photosort.cli import main
 from photosort.core.config import Settings
-
-
-@pytest.fixture
-def cli(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    """Run photosort with the tiny model and a private cache; returns (exit code, parsed JSON or text, stderr)."""
-
-    def run(*args: str, as_json: bool = True):
-        argv = [*args, "--model", str(tiny_model), "--cache-dir", str(tmp_path / "cache")]
-        code = main([*argv, "--json"] if as_json else argv)
-        out, err = capsys.readouterr()
-        return code, (json.loads(out) if as_json and out.strip() else out), err
-
-    return run
 
 
 def test_index_then_reindex_json(cli, make_photos) -> None:
@@ -184,17 +170,17 @@ def test_a_move_export_and_its_undo_keep_the_labels(cli, make_photos, tmp_path: 
 
 def test_a_folder_where_the_cache_should_be_is_one_line_not_a_traceback(cli, make_photos, tmp_path: Path) -> None:
     root = make_photos(1)
-    (tmp_path / "cache" / "cache.db").mkdir(parents=True)
+    (tmp_path / "data" / "cache.db").mkdir(parents=True)
     code, _, err = cli("index", str(root))
     assert code == 1 and err.count("\n") == 1 and "is a folder" in err and "Traceback" not in err
-    assert (tmp_path / "cache" / "cache.db").is_dir()
+    assert (tmp_path / "data" / "cache.db").is_dir()
 
 
 def test_another_programs_database_as_the_cache_is_one_line_and_left_alone(cli, make_photos, tmp_path: Path) -> None:
     import sqlite3
 
     root = make_photos(1)
-    foreign = tmp_path / "cache" / "cache.db"
+    foreign = tmp_path / "data" / "cache.db"
     foreign.parent.mkdir()
     conn = sqlite3.connect(foreign)
     conn.execute("CREATE TABLE recipes (name TEXT)")

@@ -3,28 +3,13 @@ indexed again, a second export is refused in one line, undo after an empty move 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from photosort.cli import main
 from photosort.core.export.lock import export_lock
 
 CATEGORIES = ("--categories", "beach, night", "--threshold", "0")
-
-
-@pytest.fixture
-def cli(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    """Run photosort with the tiny model and a private data folder; returns (exit code, JSON or text, stderr)."""
-
-    def run(*args: str, as_json: bool = True):
-        argv = [*args, "--model", str(tiny_model), "--data-dir", str(tmp_path / "data")]
-        code = main([*argv, "--json"] if as_json else argv)
-        out, err = capsys.readouterr()
-        return code, (json.loads(out) if as_json and out.strip() else out), err
-
-    return run
 
 
 def files(root: Path) -> dict[str, bytes]:
