@@ -14,7 +14,7 @@ from photosort.core.engine import Engine
 from photosort.core.indexer import PipelineOptions
 from photosort.core.scan import resolve_root
 
-TIMEOUT_MS = 20_000
+TIMEOUT_MS = 60_000  # a hang guard, not a speed budget: a busy machine may take its time
 SMALL_BATCHES = PipelineOptions(batch_size=4, decode_threads=2)
 
 

@@ -17,7 +17,7 @@ from PySide6.QtCore import Qt
 from photosort.core.progress import Progress
 from photosort.gui.main_window import describe_progress
 
-TIMEOUT_MS = 20_000
+TIMEOUT_MS = 60_000  # a hang guard, not a speed budget: a busy machine may take its time
 WEIGHTS = "model.safetensors"
 
 

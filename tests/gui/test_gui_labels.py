@@ -23,7 +23,7 @@ from photosort.gui.main_window import MainWindow
 from photosort.gui.photo_model import LEAST_SURE_COUNT
 from photosort.gui.preferences import Preferences
 
-TIMEOUT_MS = 20_000
+TIMEOUT_MS = 60_000  # a hang guard, not a speed budget: a busy machine may take its time
 SMALL_BATCHES = PipelineOptions(batch_size=8, decode_threads=2)
 KINDS = ("beach", "forest", "night", "document", "sunset")
 

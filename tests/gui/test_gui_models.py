@@ -26,6 +26,7 @@ from photosort.gui.resources import app_icon, resource_path
 from photosort.gui.task_runner import Failure
 from photosort.gui.thumbnail_cache import ThumbnailCache
 
+TIMEOUT_MS = 60_000  # a hang guard, not a speed budget: a busy machine may take its time
 CATS = (Category("beach"), Category("forest"), Category("night"))
 
 
@@ -136,14 +137,14 @@ def test_thumbnails_load_off_the_gui_thread_then_come_from_memory(qtbot, tmp_pat
     thumbs = ThumbnailCache(db, threading.Lock(), tile_px=64)
     try:
         assert thumbs.pixmap(ids[0]) is None, "a miss paints a placeholder first"
-        with qtbot.waitSignal(thumbs.ready, timeout=5000):
+        with qtbot.waitSignal(thumbs.ready, timeout=TIMEOUT_MS):
             thumbs.pixmap(ids[1])
-        qtbot.waitUntil(lambda: len(thumbs) == 2, timeout=5000)
+        qtbot.waitUntil(lambda: len(thumbs) == 2, timeout=TIMEOUT_MS)
         wide, tall = thumbs.pixmap(ids[0]), thumbs.pixmap(ids[1])
         assert (wide.width(), wide.height()) == (64, 48), "scaled to the tile in the loader thread"
         assert (tall.width(), tall.height()) == (32, 64)
         assert thumbs.pixmap(999_999) is None
-        qtbot.waitUntil(lambda: thumbs.has_no_thumbnail(999_999), timeout=5000)
+        qtbot.waitUntil(lambda: thumbs.has_no_thumbnail(999_999), timeout=TIMEOUT_MS)
     finally:
         thumbs.shutdown()
 
@@ -157,7 +158,7 @@ def test_thumbnail_memory_is_bounded(qtbot, tmp_path: Path) -> None:
     thumbs.ready.connect(delivered.extend)
     try:
         thumbs.prefetch(ids)
-        qtbot.waitUntil(lambda: sorted(delivered) == sorted(ids), timeout=5000)
+        qtbot.waitUntil(lambda: sorted(delivered) == sorted(ids), timeout=TIMEOUT_MS)
         assert len(thumbs) == 5 and thumbs.memory_bytes <= 5 * one
     finally:
         thumbs.shutdown()

@@ -30,7 +30,7 @@ from photosort.gui.photo_model import UNSURE, CategoryRole, GroupRole
 from photosort.gui.preferences import Preferences
 from photosort.gui.shortcuts_dialog import shortcut_sections
 
-TIMEOUT_MS = 20_000
+TIMEOUT_MS = 60_000  # a hang guard, not a speed budget: a busy machine may take its time
 SMALL_BATCHES = PipelineOptions(batch_size=4, decode_threads=2)
 
 
