@@ -123,6 +123,7 @@ class PhotoModel(QAbstractListModel):
         self._name_keys: list[tuple] = []  # sorted name keys: file name in natural order, then the folder
         self._by_name: list[int] = []  # photo indexes in name order, parallel to _name_keys
         self._name_rank: np.ndarray | None = None
+        self._folder_rank: np.ndarray | None = None  # per photo: its folder's place in natural order
         self._order = np.zeros(0, np.int64)  # row -> photo index
         self._filter: Filter = None
         self._sort = "name"
@@ -290,7 +291,7 @@ class PhotoModel(QAbstractListModel):
         self._probs = np.zeros((0, len(self._categories)), np.float32)
         self._predicted, self._best = np.zeros(0, np.int64), np.zeros(0, np.int64)
         self._score, self._labels = np.zeros(0, np.float32), np.zeros(0, np.int64)
-        self._name_keys, self._by_name, self._name_rank = [], [], None
+        self._name_keys, self._by_name, self._name_rank, self._folder_rank = [], [], None, None
         if self._least_sure is not None:
             self._least_sure = np.zeros(0, np.int64)
         self._ranking, self._match = None, {}
@@ -519,10 +520,15 @@ class PhotoModel(QAbstractListModel):
         return natural_key(self._names[i]), natural_key(self._paths[i])
 
     def _folders_rank(self) -> np.ndarray:
-        """Each photo's folder's position among the folders, in natural order (within one: by name)."""
-        folders = [os.path.dirname(p) for p in self._paths]
-        order = {folder: k for k, folder in enumerate(sorted(set(folders), key=natural_key))}
-        return np.fromiter((order[f] for f in folders), np.int64, len(folders))
+        """Each photo's folder's position among the folders, in natural order (within one: by name).
+
+        Kept until the paths change, like the name order: every refresh of a folder-sorted grid needs it.
+        """
+        if self._folder_rank is None or len(self._folder_rank) != len(self._paths):
+            folders = [os.path.dirname(p) for p in self._paths]
+            order = {folder: k for k, folder in enumerate(sorted(set(folders), key=natural_key))}
+            self._folder_rank = np.fromiter((order[f] for f in folders), np.int64, len(folders))
+        return self._folder_rank
 
     def _extend_name_order(self, new: range) -> None:
         """Keep photos sorted by path: insert a batch (cheap), or re-sort when many arrive or one moved."""
@@ -535,7 +541,7 @@ class PhotoModel(QAbstractListModel):
                 at = bisect.bisect(self._name_keys, key)
                 self._name_keys.insert(at, key)
                 self._by_name.insert(at, i)
-        self._name_rank = None
+        self._name_rank = self._folder_rank = None
 
     def _names_rank(self) -> np.ndarray:
         """Each photo's position in path order."""
