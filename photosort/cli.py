@@ -559,7 +559,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CANCELLED
     except Exception as exc:  # every failure reaches the user as one line (the one mapping, in core.errors)
         message = user_message(exc)
-        print(f"photosort: error: {printable(message.text)}", file=sys.stderr)
+        print(f"photosort: error: {message.text}", file=sys.stderr)
         if not message.expected:
             log.info("the details of this failure", exc_info=exc)
             print("photosort: run again with -v for the details.", file=sys.stderr)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from .paths import printable
+
 
 class Action(Enum):
     """What the window offers beside a message (the CLI's message says it in words)."""
@@ -202,6 +204,10 @@ class UserMessage:
     text: str
     action: Action = Action.NONE
     expected: bool = True  # False: a bug; the CLI and the window point at the log
+
+    def __post_init__(self) -> None:
+        # A path in the text may hold bytes that are not UTF-8: made readable here, once for both faces.
+        object.__setattr__(self, "text", printable(self.text))
 
 
 def user_message(exc: BaseException) -> UserMessage:

@@ -27,7 +27,6 @@ from PySide6.QtCore import QObject, Signal
 
 from ..core.errors import Action, Cancelled, user_message
 from ..core.export import ExportStopped
-from ..core.paths import printable
 from ..core.progress import CancelToken, Progress, ProgressFn
 
 log = logging.getLogger(__name__)
@@ -67,7 +66,7 @@ class Failure:
         message = user_message(exc)
         if not message.expected:
             log.error("unexpected error in the worker", exc_info=exc)
-        return cls(message.action, printable(message.text))  # a path in it may hold bytes that are not text
+        return cls(message.action, message.text)
 
 
 def partial_result(exc: BaseException) -> Any:
