@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__
+from .cli_duplicates import add_parsers as add_duplicate_parsers
+from .cli_duplicates import cmd_duplicates, cmd_trash_rejected
 from .core.classifiers import describe_import
 from .core.config import DEVICES, MODES, Settings
 from .core.errors import Cancelled, UsageError, user_message
@@ -32,6 +34,7 @@ from .core.wording import byte_size, plural
 log = logging.getLogger("photosort")
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+SHOWN_SKIPPED = 5  # skipped photos named in a one-line summary; --json lists them all
 
 
 # ---- argument parsing ------------------------------------------------------------------------
@@ -60,10 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_classifier_args(p)
     p.add_argument("--list", action="store_true", help="print every photo with its category")
 
-    p = sub.add_parser("train", parents=[common], help="train a classifier from a labels CSV (path,label)")
+    p = sub.add_parser("train", parents=[common], help="train a classifier from a labels CSV (path,label) or from "
+                       "the keywords a photo manager wrote")
     p.add_argument("folder")
     p.add_argument("--classifier", "--head", dest="classifier", required=True, help="name of the classifier")
-    p.add_argument("--labels", required=True, help="CSV with rows path,label (paths absolute or relative to FOLDER)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--labels", help="CSV with rows path,label (paths absolute or relative to FOLDER)")
+    source.add_argument("--from-keywords", action="append", metavar="PATTERN",
+                        help='label photos from their keywords (XMP sidecars, embedded XMP, IPTC): "trip/*" labels '
+                        "a photo tagged trip/italy (or trip|italy) 'italy'; repeat for more patterns")
 
     p = sub.add_parser("classifiers", aliases=["heads"],
                        help="list, rename, delete, export or import trained classifiers")
@@ -93,10 +101,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("destination")
     _add_classifier_args(p)
     p.add_argument("--mode", dest="op", choices=("copy", "move", "link"), default="copy",
-                   help="copy (default), move (undoable), or link")
+                   help="copy (default), move (undoable), or link (symbolic links to the originals, which stay put)")
     p.add_argument("--unsure", choices=("folder", "skip"), default="folder",
                    help="put unsure photos in an 'Unsure' folder (default) or leave them out")
+    p.add_argument("--layout", default="{category}", metavar="TEMPLATE",
+                   help="the folders to make, e.g. \"{category}/{year}/{month}\" (default {category}); placeholders: "
+                        "{category} {year} {month} {day} (capture date, else file date) {camera} {original_folder}")
     p.add_argument("--dry-run", action="store_true", help="print the plan and write nothing")
+    p.add_argument("--include-rejected", action="store_true",
+                   help="also export photos rejected as duplicates (left out by default)")
+
+    p = sub.add_parser("tag", parents=[common], help="write the sort result as keywords into XMP sidecars "
+                       "(digiKam, darktable, Lightroom); --undo puts them back")
+    p.add_argument("folder", nargs="?")
+    _add_classifier_args(p, required=False)
+    p.add_argument("--into", metavar="DIR", help="write the sidecars into DIR, in folders mirroring the photos' "
+                   "(default: beside the photos)")
+    p.add_argument("--dry-run", action="store_true", help="print what would be written, per photo, and write nothing")
+    p.add_argument("--undo", action="store_true", help="put back the sidecars of the last tagging as they were")
+
+    add_duplicate_parsers(sub, common)
 
     p = sub.add_parser("undo", parents=[common], help="undo the last export that moved photos")
     p.add_argument("journal", nargs="?", help="the journal of the move (default: the latest)")
@@ -105,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder", nargs="?", help="photos to measure on (default: generated camera-like photos)")
     p.add_argument("--count", type=int, default=64, help="photos to generate, or to take from FOLDER (default 64)")
     p.add_argument("--quick", action="store_true", help="a tiny smoke run (for CI)")
+    p.add_argument("--no-formats", action="store_true", help="skip the rate per photo format (JPEG, HEIC, RAW, PNG)")
     p.add_argument("--scale", type=int, metavar="N", help="instead, time the app's work on a cache of N photos "
                    "(thumbnails made from FOLDER's photos, or generated ones)")
 
@@ -117,8 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_classifier_args(p: argparse.ArgumentParser) -> None:
-    group = p.add_mutually_exclusive_group(required=True)
+def _add_classifier_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    group = p.add_mutually_exclusive_group(required=required)
     group.add_argument("--categories", help='typed categories, e.g. "beach, mountains, pets=a photo of a cat or a dog"')
     group.add_argument("--classifier", "--head", dest="classifier", help="name of a trained classifier")
     rule = p.add_mutually_exclusive_group()
@@ -334,19 +359,41 @@ def cmd_train(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
     library = open_indexed(engine, args, cancel)
     if library is None:
         return EXIT_CANCELLED
+    if args.from_keywords:
+        return train_from_keywords(args, library, cancel)
     trained = library.train_from_csv(args.classifier, args.labels)
+    emit(args, trained.to_json(), lambda: print_trained(trained))
+    return EXIT_OK
+
+
+def train_from_keywords(args: argparse.Namespace, library, cancel: CancelToken) -> int:
+    from .core.keywords import train_from_keywords as train
+
+    bar = ProgressBar(not args.json)
+    try:
+        done = train(library, args.classifier, args.from_keywords, progress=bar, cancel=cancel)
+    finally:
+        bar.close()
 
     def human() -> None:
-        acc = "not enough labels yet for an accuracy estimate" if trained.accuracy is None else \
-            f"cross-validated accuracy {trained.accuracy:.0%}"
-        print(f"Trained '{trained.classifier}' on {plural(trained.labels, 'label')} ({acc}).")
-        for name, count in trained.per_class.items():
-            print(f"{count:>7}  {name}" + ("   (few labels: add more)" if name in trained.few_labels else ""))
-        if trained.missing:
-            print(f"{plural(len(trained.missing), 'labelled path')} are not indexed photos of this folder (skipped).")
+        print(done.found.describe())
+        print_trained(done.trained)
 
-    emit(args, trained.to_json(), human)
+    emit(args, done.to_json(), human)
     return EXIT_OK
+
+
+def print_trained(trained) -> None:
+    """What training made: labels per class, the accuracy, what needs more labels."""
+    acc = "not enough labels yet for an accuracy estimate" if trained.accuracy is None else \
+        f"cross-validated accuracy {trained.accuracy:.0%}"
+    print(f"Trained '{trained.classifier}' on {plural(trained.labels, 'label')} ({acc}).")
+    for name, count in trained.per_class.items():
+        print(f"{count:>7}  {name}" + ("   (few labels: add more)" if name in trained.few_labels else ""))
+    if trained.missing:
+        shown = ", ".join(display_path(p) for p in trained.missing[:SHOWN_SKIPPED])
+        more = f" and {len(trained.missing) - SHOWN_SKIPPED} more" if len(trained.missing) > SHOWN_SKIPPED else ""
+        print(f"Skipped {plural(len(trained.missing), 'labelled photo')} not indexed in this folder: {shown}{more}.")
 
 
 def cmd_classifiers(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
@@ -401,15 +448,17 @@ def cmd_search(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
 
 
 def cmd_export(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
-    from .core.export import ExportStopped
+    from .core.export import ExportStopped, parse_layout
 
     sorting = sorting_from(args)
     check_target_accuracy(args)
+    parse_layout(args.layout)  # a mistyped template is said before any indexing
     library = open_indexed(engine, args, cancel)
     if library is None:
         return EXIT_CANCELLED
     result = library.sort(sorting, args.threshold, args.target_accuracy)
-    plan = library.plan_export(result, args.destination, mode=args.op, unsure=args.unsure)
+    plan = library.plan_export(result, args.destination, mode=args.op, unsure=args.unsure, layout=args.layout,
+                               include_rejected=args.include_rejected)
     filing = {} if result.filing is None else {"auto_filing": result.filing.to_json(result.classes)}
     if result.filing is not None and not args.json:
         print(result.filing.describe())
@@ -434,6 +483,7 @@ def plan_to_json(plan) -> dict:
         "destination": str(plan.destination),
         "mode": plan.mode,
         "dry_run": True,
+        "layout": plan.layout,
         "folders": plan.counts(),
         "moves": [{"source": str(m.source), "destination": str(m.destination)} for m in plan.moves],
         "skipped": [{"path": str(p), "reason": r} for p, r in plan.skipped],
@@ -441,11 +491,14 @@ def plan_to_json(plan) -> dict:
 
 
 def describe_plan(plan) -> str:
+    from .core.export import DEFAULT_LAYOUT, describe_tree
+
     verb = {"copy": "copy", "move": "move", "link": "link"}[plan.mode]
-    lines = [f"Would {verb} {plural(len(plan.moves), 'photo')} into {display_path(plan.destination)}:"]
-    lines += [f"{count:>7}  {folder}/" for folder, count in plan.counts().items()]
+    layout = f" as {plan.layout}" if plan.layout != DEFAULT_LAYOUT else ""
+    lines = [f"Would {verb} {plural(len(plan.moves), 'photo')} into {display_path(plan.destination)}{layout}:"]
+    lines += [printable(line) for line in describe_tree(plan.counts())]
     if plan.skipped:
-        lines.append(f"{len(plan.skipped):>7}  skipped (unreadable, unsure or already in place)")
+        lines.append(f"{len(plan.skipped):>7}  skipped (unreadable, unsure, rejected or already in place)")
     lines.append("Nothing was written (dry run).")
     return "\n".join(lines)
 
@@ -458,13 +511,63 @@ def describe_result(result, plan) -> str:
         lines.append(f"{len(result.failed)} could not be exported:")
         lines += [f"  {display_path(path)}: {printable(reason)}" for path, reason in result.failed[:20]]
     if result.skipped:
-        lines.append(f"{len(result.skipped)} skipped (unreadable, unsure or already in place).")
+        lines.append(f"{len(result.skipped)} skipped (unreadable, unsure, rejected or already in place).")
     if result.cancelled:
         undo_hint = " and can be undone with: photosort undo" if plan.mode == "move" else "."
         lines.append("Cancelled: what was done is kept" + undo_hint)
     elif plan.mode == "move":
         lines.append("Changed your mind? photosort undo puts every photo back.")
     return "\n".join(lines)
+
+
+def cmd_tag(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
+    """Keywords into XMP sidecars (or, with --undo, the sidecars as they were)."""
+    from .core import tagging
+
+    if args.undo:
+        return undo_tagging(args, engine, cancel)
+    if args.folder is None:
+        raise UsageError("Give the folder of the photos to tag, e.g. photosort tag ~/Pictures --classifier trips.")
+    if args.classifier is None and args.categories is None:
+        raise UsageError("Say how to sort the photos: --classifier NAME or --categories \"beach, forest\".")
+    sorting = sorting_from(args)
+    check_target_accuracy(args)
+    library = open_indexed(engine, args, cancel)
+    if library is None:
+        return EXIT_CANCELLED
+    result = library.sort(sorting, args.threshold, args.target_accuracy)
+    if result.filing is not None and not args.json:
+        print(result.filing.describe())
+    bar = ProgressBar(not args.json)
+    try:
+        plan = tagging.plan_tagging(result, library.roots, args.into, progress=bar, cancel=cancel)
+        if args.dry_run:
+            bar.close()
+            emit(args, plan.to_json(), lambda: print(plan.describe()))
+            return EXIT_OK
+        done = tagging.run_tagging(plan, engine.settings.journal_dir, progress=bar, cancel=cancel)
+    finally:
+        bar.close()
+    emit(args, {**done.to_json(), "into": plan.into}, lambda: print(done.describe()))
+    return EXIT_CANCELLED if done.cancelled else EXIT_OK
+
+
+def undo_tagging(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
+    from .core import tagging
+    from .core.scan import resolve_root
+
+    if args.classifier is not None or args.categories is not None or args.into or args.dry_run:
+        raise UsageError("--undo puts back the last tagging as it was: give it no --classifier, --categories, "
+                         "--into or --dry-run.")
+    folder = resolve_root(args.folder) if args.folder else None
+    journal = tagging.latest_tag_journal(engine.settings.journal_dir, folder)
+    bar = ProgressBar(not args.json)
+    try:
+        result = tagging.undo_tagging(journal, progress=bar, cancel=cancel)
+    finally:
+        bar.close()
+    emit(args, result.to_json(), lambda: print(result.describe()))
+    return EXIT_CANCELLED if result.cancelled else EXIT_OK
 
 
 def cmd_undo(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
@@ -529,7 +632,8 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "index": cmd_index, "sort": cmd_sort, "train": cmd_train, "classifiers": cmd_classifiers, "heads": cmd_classifiers,
-    "search": cmd_search, "export": cmd_export, "undo": cmd_undo, "settings": cmd_settings, "bench": cmd_bench,
+    "duplicates": cmd_duplicates, "trash-rejected": cmd_trash_rejected,
+    "search": cmd_search, "export": cmd_export, "tag": cmd_tag, "undo": cmd_undo, "settings": cmd_settings, "bench": cmd_bench,
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib.abc
 import json
 import os
@@ -36,6 +37,15 @@ if os.environ.get("PHOTOSORT_TEST_BLOCK_QT") == "1":
 GUI_TESTS = Path(__file__).resolve().parent / "gui"
 
 
+MAX_TEST_PROCESSES = 4  # each process holds torch, a model and maybe Qt: more than this costs memory, not time
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one test process per core this run may use, at most MAX_TEST_PROCESSES."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, MAX_TEST_PROCESSES))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test under tests/gui/ is marked ``gui`` (a pytestmark in tests/gui/conftest.py would not apply)."""
     for item in items:
@@ -51,6 +61,7 @@ os.environ.pop("PHOTOSORT_CACHE_DIR", None)
 os.environ.pop("PHOTOSORT_DATA_DIR", None)
 # No test may read or write the real user's data folder (platformdirs follows XDG_DATA_HOME on Linux).
 os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="photosort-tests-xdg-")
+atexit.register(shutil.rmtree, os.environ["XDG_DATA_HOME"], ignore_errors=True)
 os.environ.pop("PHOTOSORT_DEVICE", None)
 os.environ.pop("PHOTOSORT_PRECISION", None)
 

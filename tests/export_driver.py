@@ -6,7 +6,8 @@
   bytes -> its category, as a classifier files a photo by what it shows, so a
   copy goes where its original goes; ``destination``, ``mode``), ``"finish"`` or
   ``"undo"`` (``journal``); or ``items``: ``[[path, category], ...]`` instead of
-  ``library`` and ``categories``;
+  ``library`` and ``categories``; ``layout``: the folder template (default
+  ``{category}``);
 * ``journal_dir``: the data folder's journal folder;
 * ``kill_at``: the process kills itself (SIGKILL: no ``finally``, no cleanup)
   just before its n-th file operation — link, unlink, replace, rename, fsync,
@@ -69,7 +70,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     else:
         categories = spec["categories"]
         items = [ExportItem(Path(f.path), categories.get(content(f.path))) for f in scan_folder(spec["library"])]
-    plan = plan_export(items, Path(spec["destination"]), mode=spec["mode"])
+    plan = plan_export(items, Path(spec["destination"]), mode=spec["mode"], layout=spec.get("layout", "{category}"))
     return run_export(plan, journal_dir=journal_dir).to_json()
 
 

@@ -87,3 +87,5 @@ def test_at_scale_figures_are_measured_on_a_filled_cache(tiny_model: Path) -> No
         assert figures[key] > 0, key
     assert 1000 < figures["cache_bytes_per_photo"] < 20_000
     assert figures["thumbnail_bytes_mean"] < figures["cache_bytes_per_photo"]
+    assert figures["duplicates_group_s"] > 0 and figures["duplicates_signatures_s"] > 0
+    assert figures["duplicates_copies_found"] == 1.0  # every planted near-copy is grouped with its original

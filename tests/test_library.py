@@ -247,7 +247,9 @@ def make_legacy_folder(engine: Engine, make_photos) -> tuple[Path, dict[str, str
     conn.executescript(_SCHEMA_V1)
     conn.execute("PRAGMA user_version=1")
     conn.execute("ATTACH DATABASE ? AS new", (str(folder / "cache.db"),))
-    for table in ("photos", "thumbs", "models", "embeddings", "text_vectors", "settings"):
+    v1_photo_columns = "id, path, size, mtime_ns, fingerprint, width, height, error, added"  # 0.1 had no later ones
+    conn.execute(f"INSERT INTO main.photos SELECT {v1_photo_columns} FROM new.photos")
+    for table in ("thumbs", "models", "embeddings", "text_vectors", "settings"):
         conn.execute(f"INSERT INTO main.{table} SELECT * FROM new.{table}")
     conn.execute("INSERT INTO heads(id, name, model_key, classes, weights, metrics, created, updated) "
                  "VALUES (5, ?, ?, ?, ?, ?, 0, 0)", (stored.name, stored.model_key, json.dumps(list(stored.classes)),

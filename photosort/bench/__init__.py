@@ -6,6 +6,8 @@ the window (no Qt). Modules:
 
 * :mod:`.measure`: the indexing benchmark per device and precision mode;
 * :mod:`.naive`: the tutorial pipeline, the reference for speed-up and fidelity;
+* :mod:`.formats`: the rate per photo format and each fast path's fidelity (:mod:`.fidelity`), on photos
+  written per format (:mod:`.format_photos`, :mod:`.dng`);
 * :mod:`.scale`: ``--scale N``, the app's everyday work with N cached photos;
 * :mod:`.photos`: camera-like JPEGs to measure on when no folder is given;
 * :mod:`.report`: the records of a run, the table and the JSON document.
@@ -33,7 +35,7 @@ EXIT_CANCELLED = 130  # what a shell reports for Ctrl-C
 
 
 def run_cli(args: argparse.Namespace, settings: Settings, cancel: CancelToken | None) -> int:
-    """``photosort bench [FOLDER] [--count N] [--quick] [--precision MODE] [--scale N] [--json]``.
+    """``photosort bench [FOLDER] [--count N] [--quick] [--precision MODE] [--no-formats] [--scale N] [--json]``.
 
     Prints the table (or, with ``--json``, one JSON document) on stdout and
     progress on stderr; returns the exit status.
@@ -45,7 +47,8 @@ def run_cli(args: argparse.Namespace, settings: Settings, cancel: CancelToken | 
             report = BenchReport(machine_info(), {}, [], scale)
         else:
             report = run_bench(settings, args.folder, count=args.count, quick=args.quick,
-                               devices=_devices(settings.device), modes=_modes(args), say=say, cancel=cancel)
+                               devices=_devices(settings.device), modes=_modes(args),
+                               formats=not getattr(args, "no_formats", False), say=say, cancel=cancel)
     except Cancelled:
         print("photosort: benchmark cancelled.", file=sys.stderr)
         return EXIT_CANCELLED

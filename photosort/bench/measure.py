@@ -10,7 +10,9 @@ For each mode it measures
   is the steady state less the filling and draining of the pipeline;
 * the naive pipeline's rate (:mod:`.naive`), the speed-up (indexing rate /
   naive rate) and the fidelity: cosine between each photo's cached vector (as
-  stored, float16) and the naive pipeline's.
+  stored, float16) and the naive pipeline's;
+
+then, once, the rate per photo format and each fast path's fidelity (:mod:`.formats`).
 
 Everything is written under a temporary folder: the user's cache and photos
 are never touched (a given folder is only read). Benchmarks are measurements,
@@ -56,9 +58,9 @@ MIN_BATCHES = 10  # the indexing rate is measured over at least this many batche
 
 
 def run_bench(settings: Settings, folder: str | None, *, count: int = 64, quick: bool = False,
-              devices: list[str] | None = None, modes: tuple[str, ...] = CPU_MODES,
+              devices: list[str] | None = None, modes: tuple[str, ...] = CPU_MODES, formats: bool = True,
               say: Say = silent, cancel: CancelToken | None = None) -> BenchReport:
-    """Measure every device x mode on ``count`` photos of ``folder`` (or generated ones)."""
+    """Measure every device x mode on ``count`` photos of ``folder`` (or generated ones), then each format."""
     from photosort.core.model import model_identity
 
     model_identity(settings)  # a model that cannot be loaded fails here, in one line, before any work
@@ -69,7 +71,21 @@ def run_bench(settings: Settings, folder: str | None, *, count: int = 64, quick:
         for device in devices or ["cpu"]:
             check_cancel(cancel)
             report.rows += _measure_device(settings, device, modes, photos_dir, work, quick, say, cancel)
+        if formats:
+            check_cancel(cancel)
+            report.formats = _measure_formats(settings, (devices or ["cpu"])[0], folder, photos_dir, work, count,
+                                              quick, say, cancel)
     return report
+
+
+def _measure_formats(settings: Settings, device: str, folder: str | None, photos_dir: Path, work: Path, count: int,
+                     quick: bool, say: Say, cancel: CancelToken | None) -> list:
+    """Per format: the given folder's photos grouped by format, or the same scenes written in each format."""
+    from .formats import measure_formats
+
+    chosen = None if folder is None else [f.path for f in scan_folder(photos_dir)]
+    return measure_formats(settings, device, work, folder_photos=chosen, count=min(count, 2) if quick else count,
+                           megapixels=0.3 if quick else 12.0, quick=quick, say=say, cancel=cancel)
 
 
 def _measure_device(settings: Settings, device: str, modes: tuple[str, ...], photos_dir: Path, work: Path,

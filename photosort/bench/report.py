@@ -14,6 +14,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+from .fidelity import Fidelity
+
 log = logging.getLogger(__name__)
 
 Say = Callable[[str], None]  # one line of progress for people
@@ -42,17 +44,34 @@ class ModeResult:
 
 
 @dataclass
+class FormatResult:
+    """One photo format: its rates, which sources served its photos, and each fast path's fidelity."""
+
+    format: str
+    distinct: int = 0  # different photos of this format
+    measured: int = 0  # photos decoded for the decode rate (the distinct ones repeated)
+    megapixels: float = 0.0
+    decode_rate: float = 0.0
+    decode_cpu_ms: float = 0.0  # CPU time of the decode per photo, all threads
+    index_rate: float = 0.0
+    vs_jpeg: float = 0.0  # index_rate / JPEG's
+    sources: dict[str, int] = field(default_factory=dict)  # decode source -> photos it served
+    fidelity: list[Fidelity] = field(default_factory=list)
+
+
+@dataclass
 class BenchReport:
-    """A whole run: the machine, the photos measured on, one row per mode, and the at-scale figures."""
+    """A whole run: the machine, the photos measured on, one row per mode and per format, the at-scale figures."""
 
     machine: dict
     photos: dict
     rows: list[ModeResult] = field(default_factory=list)
     scale: dict | None = None
+    formats: list[FormatResult] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {"machine": self.machine, "photos": self.photos, "results": [asdict(r) for r in self.rows],
-                "scale": self.scale}
+                "formats": [asdict(f) for f in self.formats], "scale": self.scale}
 
 
 def progress_printer(quiet: bool) -> Say:
@@ -95,6 +114,8 @@ def format_report(report: BenchReport) -> str:
               + (f", {m['gpu']}" if "gpu" in m else "") + "\n")
     if report.rows:
         _write_rows(out, report)
+    if report.formats:
+        _write_formats(out, report.formats)
     if report.scale:
         out.write(_scale_text(report.scale) + "\n")
     return out.getvalue().rstrip("\n")
@@ -112,10 +133,40 @@ def _write_rows(out: io.StringIO, report: BenchReport) -> None:
     out.write(FOOTNOTE + "\n")
 
 
+FORMAT_HEADER = ("format               photos    MP   decode  cpu ms  indexing  vs JPEG  served by            "
+                 "cos mean cos worst  pixel diff")
+FORMAT_FOOTNOTE = ("per format, default mode, model loaded once; cpu ms: decode CPU time per photo; indexing: "
+                   "best of the rounds; served by: the source that decoded each photo; "
+                   "cosine and pixel diff (mean |difference| of the 224 px model input, 0-255): each fast path "
+                   "against a full decode of the same photos")
+
+
+def format_row_text(r: FormatResult) -> str:
+    """One format's line(s): the rates, then one line per fast path with its fidelity."""
+    served = ", ".join(f"{source} {n}" for source, n in sorted(r.sources.items()))
+    head = (f"{r.format:20} {r.distinct:3}/{r.measured:<4} {r.megapixels:5.1f} {r.decode_rate:8.1f} "
+            f"{r.decode_cpu_ms:7.1f} {r.index_rate:9.1f} {r.vs_jpeg:7.2f}x  {served}")
+    lines = [head]
+    for f in r.fidelity:
+        lines.append(f"{'':20} {'':49} {f.source + ' (' + str(f.photos) + ')':20} {f.cosine_mean:8.5f} "
+                     f"{f.cosine_worst:8.5f} {f.pixel_diff:10.2f}")
+    return "\n".join(lines)
+
+
+def _write_formats(out: io.StringIO, formats: list[FormatResult]) -> None:
+    out.write(FORMAT_HEADER + "\n")
+    for r in formats:
+        out.write(format_row_text(r) + "\n")
+    out.write(FORMAT_FOOTNOTE + "\n")
+
+
 def _scale_text(s: dict) -> str:
+    duplicates = (f"near-duplicates: signatures {s['duplicates_signatures_s']:.1f} s once, grouping "
+                  f"{s['duplicates_group_s']:.1f} s ({s['duplicates_copies_found']:.0%} of planted copies found), "
+                  if "duplicates_group_s" in s else "")
     return (f"at scale ({s['photos']} cached photos): open library {s['open_library_s'] * 1000:.0f} ms, "
             f"re-score categories {s['rescore_categories_s'] * 1000:.0f} ms, "
             f"text search {s['text_search_s'] * 1000:.0f} ms, "
-            f"train head on {s['labels']} labels {s['train_head_s']:.2f} s, "
+            f"train head on {s['labels']} labels {s['train_head_s']:.2f} s, {duplicates}"
             f"cache {s['cache_bytes_per_photo'] / 1024:.1f} KB/photo "
             f"(thumbnails {s['thumbnail_bytes_mean'] / 1024:.1f} KB)")

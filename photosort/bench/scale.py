@@ -3,7 +3,8 @@
 A throw-away cache is filled with N synthetic photos (random unit vectors,
 real thumbnails) and then the things the window does with a big library are
 timed: opening it, re-scoring the categories, a text search, training a
-classifier on a few hundred labels; and the cache's size per photo.
+classifier on a few hundred labels, grouping near-duplicates and bursts
+(:mod:`.duplicates`); and the cache's size per photo.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from photosort.core.decode import Preprocess, decode_photo
 from photosort.core.errors import FolderError
 from photosort.core.scan import scan_folder
 
+from .duplicates import capture_facts_of, plant_copies, thumbnail_index, time_grouping
 from .photos import generate_photos
 from .report import Say, silent
 
@@ -69,6 +71,8 @@ def run_scale(model_name: str, photos: int, thumbs_from: str | None = None,
             # Best of two: the first training in a process also pays torch's one-off start-up (~1 s).
             _, results["train_head_s"] = _timed(lambda: _train_like_the_app(head, library.vectors[:labels], targets),
                                                 repeat=2)
+            say("grouping near-duplicates and bursts…")
+            results.update(time_grouping(engine, str(root), photos))
         finally:
             engine.close()
     return {
@@ -116,10 +120,11 @@ def _fill_cache(settings: Settings, key: str, dim: int, root: Path, photos: int,
         for start in range(0, photos, 1000):
             n = min(1000, photos - start)
             vectors = _unit(rng.normal(size=(n, dim)).astype(np.float32))
+            plant_copies(vectors, start, rng)
             batch = [
                 NewPhoto(str(root / f"{(start + i) // 500:04d}" / f"IMG_{start + i:07d}.JPG"), 3_500_000 + i,
                          1_700_000_000_000_000_000 + start + i, f"{start + i:032x}", 4000, 3000,
-                         thumbs[(start + i) % len(thumbs)], vectors[i])
+                         thumbs[thumbnail_index(start + i, len(thumbs))], vectors[i], capture_facts_of(start + i))
                 for i in range(n)
             ]
             cache.write_indexed(model_id, batch, [])

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .capture import NO_FACTS, CaptureFacts, PhotoDate
 from .database import Database, path_from_sql, path_range, sql_path
 from .errors import CacheError, StoreDamagedError, database_error, os_error
 from .paths import printable
@@ -95,7 +96,29 @@ _SCHEMA_V3 = """
 UPDATE photos SET path = CAST(path AS BLOB) WHERE typeof(path) = 'text';
 """
 
-SCHEMA_VERSION = 3
+# Version 4: when and with what each photo was taken (photosort.core.capture). Photos cached before have
+# facts_read = 0 and get their facts from the next indexing run (a header read, no decode, no re-embedding).
+_SCHEMA_V4 = """
+ALTER TABLE photos ADD COLUMN taken TEXT;
+ALTER TABLE photos ADD COLUMN camera TEXT;
+ALTER TABLE photos ADD COLUMN facts_read INTEGER NOT NULL DEFAULT 0;
+"""
+
+# Version 5: what each photo looks like at a glance, for finding near-duplicates (photosort.core.perceptual,
+# photosort.core.keeper): the DCT signature of its thumbnail and its focus measured on the original. Derived
+# from the thumbnail and the file, so any write of the thumbnail (a changed file indexed again) forgets them.
+_SCHEMA_V5 = """
+CREATE TABLE looks (
+    photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+    signature BLOB,
+    focus BLOB
+);
+CREATE TRIGGER looks_thumb_added AFTER INSERT ON thumbs BEGIN DELETE FROM looks WHERE photo_id = NEW.photo_id; END;
+CREATE TRIGGER looks_thumb_changed AFTER UPDATE ON thumbs BEGIN DELETE FROM looks WHERE photo_id = OLD.photo_id; END;
+CREATE TRIGGER looks_thumb_removed AFTER DELETE ON thumbs BEGIN DELETE FROM looks WHERE photo_id = OLD.photo_id; END;
+"""
+
+SCHEMA_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -121,6 +144,7 @@ class NewPhoto:
     height: int
     thumb: bytes
     vector: np.ndarray
+    facts: CaptureFacts = NO_FACTS
 
 
 @dataclass(frozen=True)
@@ -148,7 +172,7 @@ class Cache(Database):
     """One thread's connection to the cache database."""
 
     APPLICATION_ID = APPLICATION_ID
-    MIGRATIONS = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3)
+    MIGRATIONS = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5)
     KIND = "cache"
 
     def _is_legacy_photosort(self, conn: sqlite3.Connection) -> bool:
@@ -212,6 +236,8 @@ class Cache(Database):
         with self.transaction() as conn:
             for p in photos:
                 photo_id = self._upsert_photo(conn, p.path, p.size, p.mtime_ns, p.fingerprint, p.width, p.height, None, now)
+                conn.execute("UPDATE photos SET taken=?, camera=?, facts_read=1 WHERE id=?",
+                             (p.facts.taken, p.facts.camera, photo_id))
                 conn.execute("INSERT OR REPLACE INTO thumbs(photo_id, jpeg) VALUES (?, ?)", (photo_id, p.thumb))
                 conn.execute(
                     "INSERT OR REPLACE INTO embeddings(model_id, photo_id, vector) VALUES (?, ?, ?)",
@@ -263,6 +289,28 @@ class Cache(Database):
                 log.info("%s is %s moved; keeping its labels", path, old_path)
                 return (int(photo_id),)
         return None
+
+    def photos_without_facts(self, root: str) -> list[tuple[int, str]]:
+        """Readable photos under ``root`` cached before capture facts were kept: (id, path)."""
+        lo, hi = path_range(root)
+        rows = self.query("SELECT id, path FROM photos WHERE facts_read=0 AND error IS NULL AND path >= ? AND path < ?",
+                          (lo, hi))
+        return [(int(r[0]), path_from_sql(r[1])) for r in rows]
+
+    def store_facts(self, facts: dict[int, CaptureFacts]) -> None:
+        """Record the capture facts read for already cached photos (one transaction)."""
+        with self.transaction() as conn:
+            conn.executemany("UPDATE photos SET taken=?, camera=?, facts_read=1 WHERE id=?",
+                             [(f.taken, f.camera, photo_id) for photo_id, f in facts.items()])
+
+    def dates_for_ids(self, ids: Iterable[int]) -> dict[int, PhotoDate]:
+        """When each photo was taken (EXIF, with the file time beside it for photos that do not say)."""
+        out: dict[int, PhotoDate] = {}
+        for chunk in _chunks([int(i) for i in ids], 900):
+            marks = ",".join("?" * len(chunk))
+            for r in self.query(f"SELECT id, taken, camera, mtime_ns FROM photos WHERE id IN ({marks})", chunk):
+                out[int(r[0])] = PhotoDate(CaptureFacts(r[1], r[2]), int(r[3]))
+        return out
 
     def repoint(self, moves: Iterable[tuple[str, str]]) -> int:
         """Record that photos now live elsewhere (a move export), keeping their ids, vectors and labels."""
@@ -380,6 +428,50 @@ class Cache(Database):
                 "INSERT OR REPLACE INTO text_vectors(model_id, text, vector) VALUES (?, ?, ?)",
                 [(model_id, t, v.astype(np.float32).tobytes()) for t, v in vectors.items()],
             )
+
+    # ---- looks: perceptual signatures and focus (near-duplicates) --------------------------------
+    def signatures_for_ids(self, ids: Iterable[int]) -> dict[int, bytes]:
+        """The cached thumbnail signatures (photosort.core.perceptual) of these photos, where computed."""
+        out: dict[int, bytes] = {}
+        for chunk in _chunks(list(ids), 900):
+            marks = ",".join("?" * len(chunk))
+            out.update(self.query(f"SELECT photo_id, signature FROM looks WHERE signature IS NOT NULL "
+                                  f"AND photo_id IN ({marks})", chunk))
+        return out
+
+    def store_signatures(self, signatures: dict[int, bytes]) -> None:
+        """Remember thumbnail signatures (one transaction); photos gone meanwhile are skipped."""
+        with self.transaction() as conn:
+            conn.executemany("INSERT INTO looks(photo_id, signature) SELECT ?, ? WHERE EXISTS "
+                             "(SELECT 1 FROM thumbs WHERE photo_id=?) "
+                             "ON CONFLICT(photo_id) DO UPDATE SET signature=excluded.signature",
+                             [(pid, sig, pid) for pid, sig in signatures.items()])
+
+    def focus_for_ids(self, ids: Iterable[int]) -> dict[int, bytes]:
+        """The cached focus measurements (photosort.core.keeper) of these photos, where measured."""
+        out: dict[int, bytes] = {}
+        for chunk in _chunks(list(ids), 900):
+            marks = ",".join("?" * len(chunk))
+            out.update(self.query(f"SELECT photo_id, focus FROM looks WHERE focus IS NOT NULL "
+                                  f"AND photo_id IN ({marks})", chunk))
+        return out
+
+    def store_focus(self, focus: dict[int, bytes]) -> None:
+        """Remember focus measurements (one transaction); photos gone meanwhile are skipped."""
+        with self.transaction() as conn:
+            conn.executemany("INSERT INTO looks(photo_id, focus) SELECT ?, ? WHERE EXISTS "
+                             "(SELECT 1 FROM thumbs WHERE photo_id=?) "
+                             "ON CONFLICT(photo_id) DO UPDATE SET focus=excluded.focus",
+                             [(pid, value, pid) for pid, value in focus.items()])
+
+    def file_facts(self, ids: Iterable[int]) -> dict[int, tuple[int, int | None, int | None]]:
+        """Photo id -> (file size in bytes, upright width, height) as indexed."""
+        out: dict[int, tuple[int, int | None, int | None]] = {}
+        for chunk in _chunks(list(ids), 900):
+            marks = ",".join("?" * len(chunk))
+            for r in self.query(f"SELECT id, size, width, height FROM photos WHERE id IN ({marks})", chunk):
+                out[int(r[0])] = (int(r[1]), r[2], r[3])
+        return out
 
     # ---- settings -------------------------------------------------------------------
     def get_setting(self, key: str, default: str | None = None) -> str | None:

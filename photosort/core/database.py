@@ -176,9 +176,8 @@ class Database:
             version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated
             for number in range(version + 1, self.schema_version + 1):
                 log.info("migrating %s to schema %d", self.path, number)
-                for statement in self.MIGRATIONS[number - 1].split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+                for statement in migration_statements(self.MIGRATIONS[number - 1]):
+                    conn.execute(statement)
                 conn.execute(f"PRAGMA user_version={number}")
             conn.execute(f"PRAGMA application_id={self.APPLICATION_ID}")
             conn.execute("COMMIT")
@@ -252,6 +251,23 @@ class Database:
     def checkpoint(self) -> None:
         """Fold the WAL into the main file (before the file is renamed or copied)."""
         self.query("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def migration_statements(script: str) -> Iterator[str]:
+    """The statements of a migration script one by one (``executescript`` would commit the transaction).
+
+    Split where SQLite says a statement is complete, so a trigger keeps the
+    semicolons of its body.
+    """
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \t\n;"):
+                yield pending
+            pending = ""
+    if pending.strip(" \t\n;"):
+        yield pending
 
 
 def _rollback(conn: sqlite3.Connection, path: Path) -> None:

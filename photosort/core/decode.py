@@ -11,7 +11,9 @@ decompression bomb costs nothing.
 Cheaper sources are used when they are big enough for both uses (model input
 short side and thumbnail long side): a camera JPEG's MPF preview (a second,
 smaller JPEG in the same file: 262 photos/s on 2 cores instead of 58) and
-the thumbnails embedded in HEIC files (through pillow-heif's draft). Measured
+the thumbnails embedded in HEIC files (through pillow-heif's draft, pillow-heif
+1.8 or newer), and a camera RAW's embedded preview (:mod:`.raw`, through
+LibRaw). Which one served is ``DecodedPhoto.source``. Measured
 on the ViT-B/32 stand-in against the naive full decode (``photosort bench``,
 fp32): the draft decode agrees to cosine 0.99999 or better per photo, a
 1920 x 1440 MPF preview to 0.99998.
@@ -28,11 +30,12 @@ import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 from PIL import Image, ImageFile
 
+from .capture import NO_FACTS, CaptureFacts, capture_facts
 from .paths import NAME_TOO_LONG, is_name_too_long
 
 log = logging.getLogger(__name__)
@@ -84,6 +87,20 @@ class DecodedPhoto:
     width: int  # upright size of the original
     height: int
     fingerprint: str
+    facts: CaptureFacts = NO_FACTS
+    source: str = "full"  # what was decoded: see Upright.source
+
+
+class Upright(NamedTuple):
+    """A decoded photo made upright, before it becomes model input and thumbnail."""
+
+    image: Image.Image  # RGB
+    width: int  # upright size of the original
+    height: int
+    facts: CaptureFacts
+    # The cheapest source that served: "jpeg-draft" (DCT-scaled), "mpf-preview", "heif-thumbnail",
+    # "raw-preview", "raw-half-size", or "full" (every pixel of the photo decoded).
+    source: str = "full"
 
 
 def heif_available() -> bool:
@@ -95,9 +112,19 @@ def heif_available() -> bool:
 
             pillow_heif.register_heif_opener()
             _heif_state = True
+            _warn_if_heif_decodes_in_full(pillow_heif)
         except ImportError:
             _heif_state = False
     return _heif_state
+
+
+def _warn_if_heif_decodes_in_full(pillow_heif: Any) -> None:
+    """pillow-heif before 1.8 has no draft(): every HEIC is then decoded whole, ~25x slower than its thumbnail."""
+    plugin = getattr(getattr(pillow_heif, "as_plugin", None), "HeifImageFile", None)
+    if plugin is not None and plugin.draft is ImageFile.ImageFile.draft:
+        log.warning("pillow-heif %s decodes each HEIC photo in full (about 2 photos/s on 2 cores); pillow-heif 1.8 "
+                    "or newer reads its embedded thumbnail instead: pip install -U 'photosort[heic]'",
+                    getattr(pillow_heif, "__version__", "?"))
 
 
 def fingerprint(path: str, size: int | None = None) -> str:
@@ -119,17 +146,24 @@ def fingerprint_file(f: BinaryIO, size: int) -> str:
     return digest.hexdigest()
 
 
-def decode_photo(path: str, prep: Preprocess, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedPhoto:
-    """Decode ``path`` once into model input and thumbnail; raise DecodeError with a reason."""
+def decode_photo(path: str, prep: Preprocess, max_pixels: int = DEFAULT_MAX_PIXELS, *,
+                 fast: bool = True) -> DecodedPhoto:
+    """Decode ``path`` once into model input and thumbnail; raise DecodeError with a reason.
+
+    ``fast=False`` decodes every pixel (no draft, preview or thumbnail): the
+    reference that ``photosort bench`` checks each fast path against.
+    """
     if path.lower().endswith(HEIF_EXTENSIONS) and not heif_available():
         raise DecodeError("HEIC/HEIF support needs pillow-heif: pip install 'photosort[heic]'")
+    raw = _raw_reader(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with open(path, "rb") as f:
                 if os.fstat(f.fileno()).st_size == 0:
                     raise DecodeError("empty file (0 bytes): an interrupted copy or download?")
-                image, width, height = _load_upright(f, prep, max_pixels)
+                upright = raw.load_raw(f, prep, max_pixels, fast) if raw else _load_upright(f, prep, max_pixels, fast)
+                image, width, height, facts, source = upright
                 pixels = model_input(image, prep)
                 thumb = make_thumbnail(image)
                 identity = fingerprint_file(f, os.fstat(f.fileno()).st_size)
@@ -138,7 +172,36 @@ def decode_photo(path: str, prep: Preprocess, max_pixels: int = DEFAULT_MAX_PIXE
     except (OSError, SyntaxError, ValueError, TypeError, IndexError, KeyError, EOFError,
             ZeroDivisionError, MemoryError, Image.DecompressionBombError, RuntimeError) as exc:
         raise DecodeError(_reason(exc)) from None
-    return DecodedPhoto(pixels, thumb, width, height, identity)
+    return DecodedPhoto(pixels, thumb, width, height, identity, facts, source)
+
+
+def _raw_reader(path: str) -> Any:
+    """The RAW module when ``path`` is a camera RAW (imported on first use: it builds on this one), else None."""
+    from . import raw
+
+    if not raw.is_raw_name(path):
+        return None
+    if not raw.raw_available():
+        raise DecodeError(raw.RAW_NEEDS_RAWPY)
+    return raw
+
+
+def read_capture_facts(path: str) -> CaptureFacts:
+    """A photo's capture facts from its header alone (for photos cached before the facts were kept)."""
+    if path.lower().endswith(HEIF_EXTENSIONS) and not heif_available():
+        return CaptureFacts()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from .raw import is_raw_name, raw_capture_facts
+
+            if is_raw_name(path):  # the header is read without LibRaw; a preview's EXIF needs it
+                return raw_capture_facts(path)
+            with Image.open(path) as image:
+                return capture_facts(image)
+    except Exception:  # unreadable now: the next full index of this photo records why
+        log.debug("no capture facts for %s", path, exc_info=True)
+        return CaptureFacts()
 
 
 def open_checked(f: BinaryIO, max_pixels: int) -> Image.Image:
@@ -169,24 +232,32 @@ def needed_size(prep: Preprocess, w: int, h: int) -> tuple[int, int]:
     return max(1, math.ceil(w * scale - 1e-6)), max(1, math.ceil(h * scale - 1e-6))
 
 
-def _load_upright(f: BinaryIO, prep: Preprocess, max_pixels: int) -> tuple[Image.Image, int, int]:
+def _load_upright(f: BinaryIO, prep: Preprocess, max_pixels: int, fast: bool = True) -> Upright:
     image = open_checked(f, max_pixels)
     w, h = image.size
     # PNG may keep its EXIF after the pixels: asking for it decodes them, so that waits for the load.
-    orientation = None if image.format in _EXIF_AFTER_PIXELS else orientation_of(image)
+    exif_late = image.format in _EXIF_AFTER_PIXELS
+    orientation = None if exif_late else orientation_of(image)
+    facts = None if exif_late else capture_facts(image)
     need = needed_size(prep, w, h)
-    if image.format == "MPO":
+    source = "full"
+    if fast and image.format == "MPO":
         _select_mpf_preview(image, need)
-    if image.format in ("JPEG", "MPO", "HEIF"):
+        source = "mpf-preview" if image.tell() else source
+    if fast and image.format in ("JPEG", "MPO", "HEIF"):
         # JPEG: DCT scaling picks the largest reduction (1/2, 1/4, 1/8) that
         # still covers ``need``; HEIF: the smallest embedded thumbnail that does.
         image.draft("RGB", need)
+        if source == "full" and image.size != (w, h):
+            source = "heif-thumbnail" if image.format == "HEIF" else "jpeg-draft"
     image, orientation = _load_bounded(image, need, orientation)
+    if facts is None:
+        facts = capture_facts(image)
     if orientation in _TRANSPOSE:
         image = image.transpose(_TRANSPOSE[orientation])
     if orientation in (5, 6, 7, 8):
         w, h = h, w
-    return _to_rgb(image), w, h
+    return Upright(_to_rgb(image), w, h, facts, source)
 
 
 def _load_bounded(image: Image.Image, need: tuple[int, int], orientation: int | None) -> tuple[Image.Image, int]:

@@ -107,6 +107,14 @@ class ExportError(PhotosortError):
     """An export could not be planned or carried out safely."""
 
 
+class SidecarError(BadFileError):
+    """An XMP sidecar (or a photo's embedded XMP) cannot be read or merged safely; it is left as it is."""
+
+
+class TaggingError(PhotosortError):
+    """Keywords could not be written into sidecars, or put back, safely; nothing unsafe was done."""
+
+
 class ExportBusyError(ExportError):
     """Another export, finish or undo of the same library is running; nothing was changed."""
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .capture import NO_FACTS, CaptureFacts, capture_facts
 from .decode import (
     DEFAULT_MAX_PIXELS,
     THUMB_SIZE,
@@ -35,6 +36,7 @@ from .decode import (
     open_checked,
     orientation_of,
 )
+from .raw import is_raw_name
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ class EncodedPhoto:
     width: int  # upright size of the original
     height: int
     fingerprint: str
+    facts: CaptureFacts = NO_FACTS
 
 
 def available(device: torch.device) -> bool:
@@ -66,6 +69,8 @@ def available(device: torch.device) -> bool:
 
 def read_encoded(path: str, prep: Preprocess, max_pixels: int = DEFAULT_MAX_PIXELS) -> EncodedPhoto | DecodedPhoto:
     """The file's bytes for the GPU when it is a plain JPEG; otherwise the CPU decode of it."""
+    if is_raw_name(path):  # a RAW's TIFF header is not the photo: LibRaw reads it (core/raw.py)
+        return decode_photo(path, prep, max_pixels)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -75,6 +80,7 @@ def read_encoded(path: str, prep: Preprocess, max_pixels: int = DEFAULT_MAX_PIXE
                 # An MPO's small preview is cheaper on the CPU than the full photo on the GPU.
                 gpu_ready = image.format == "JPEG" and image.mode in ("RGB", "L")
                 orientation = orientation_of(image) if gpu_ready else 1
+                facts = capture_facts(image) if gpu_ready else NO_FACTS
                 if gpu_ready:
                     size = os.fstat(f.fileno()).st_size
                     f.seek(0)
@@ -90,7 +96,7 @@ def read_encoded(path: str, prep: Preprocess, max_pixels: int = DEFAULT_MAX_PIXE
         return decode_photo(path, prep, max_pixels)
     if orientation in (5, 6, 7, 8):
         w, h = h, w
-    return EncodedPhoto(path, data, orientation, w, h, identity)
+    return EncodedPhoto(path, data, orientation, w, h, identity, facts)
 
 
 def decode_on_gpu(photos: list[EncodedPhoto], prep: Preprocess, device: torch.device,
@@ -123,7 +129,8 @@ def _decode_chunk(photos: list[EncodedPhoto], prep: Preprocess, device: torch.de
         # The thumbnail comes from the small resized image when it is big enough: far less work than 12 MP.
         source = resized if max(resized.shape[1:]) >= THUMB_SIZE else upright
         thumb = thumbnail_tensor(source).permute(1, 2, 0).cpu().numpy()
-        results.append(DecodedPhoto(pixels, encode_thumbnail(thumb), photo.width, photo.height, photo.fingerprint))
+        results.append(DecodedPhoto(
+            pixels, encode_thumbnail(thumb), photo.width, photo.height, photo.fingerprint, photo.facts))
     return results
 
 

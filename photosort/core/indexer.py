@@ -21,7 +21,16 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from .cache import Cache, NewPhoto, PhotoRecord
-from .decode import DEFAULT_MAX_PIXELS, DecodedPhoto, Preprocess, decode_or_reason, decode_photo, fingerprint
+from .capture import CaptureFacts
+from .decode import (
+    DEFAULT_MAX_PIXELS,
+    DecodedPhoto,
+    Preprocess,
+    decode_or_reason,
+    decode_photo,
+    fingerprint,
+    read_capture_facts,
+)
 from .decode_pool import DecodePool
 from .errors import Cancelled
 from .progress import CancelToken, ProgressFn, Reporter, check_cancel, is_cancelled
@@ -167,6 +176,7 @@ def index_folder(
         report.renamed = _apply_renames(cache, plan, model_id)
         report.removed = cache.delete_photos(rec.id for rec in plan.vanished) if plan.vanished else 0
         report.unchanged += report.renamed
+        _read_missing_facts(cache, root, options, progress, cancel)
         if plan.to_embed:
             embedder = get_embedder()
             _embed_all(plan.to_embed, cache, model_id, embedder, report, options, progress, cancel, on_batch)
@@ -176,6 +186,27 @@ def index_folder(
     log.info("indexed %s: %d new, %d unchanged, %d failed in %.1fs", root, report.indexed, report.unchanged,
              len(report.failed), report.seconds)
     return report
+
+
+FACTS_BATCH = 500
+
+
+def _read_missing_facts(cache: Cache, root: str, options: PipelineOptions, progress: ProgressFn | None,
+                        cancel: CancelToken | None) -> None:
+    """Give photos cached before capture dates were kept their dates: a header read each, nothing re-embedded."""
+    undated = cache.photos_without_facts(root)
+    if not undated:
+        return
+    reporter = Reporter("reading dates", len(undated), progress)
+    threads = max(1, options.decode_threads or plan_threads(cpu_cores(), "cpu", options.reserve_cores).decode_threads)
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="facts") as pool:
+        for start in range(0, len(undated), FACTS_BATCH):
+            check_cancel(cancel)
+            chunk = undated[start : start + FACTS_BATCH]
+            facts: list[CaptureFacts] = list(pool.map(read_capture_facts, [path for _, path in chunk]))
+            cache.store_facts({photo_id: f for (photo_id, _), f in zip(chunk, facts, strict=True)})
+            reporter.update(start + len(chunk))
+    log.info("read capture dates of %d photos cached before dates were kept", len(undated))
 
 
 def _apply_renames(cache: Cache, plan: IndexPlan, model_id: int) -> int:
@@ -335,7 +366,7 @@ def _embed_batch(embedder: Embedder, batch: list[Decoded], run: RunPlan) -> _Emb
     if good:
         vectors = embedder.embed_pixels(np.stack([d.pixels for _, d in good]))
         photos = [
-            NewPhoto(f.path, f.size, f.mtime_ns, d.fingerprint, d.width, d.height, d.thumb, v)
+            NewPhoto(f.path, f.size, f.mtime_ns, d.fingerprint, d.width, d.height, d.thumb, v, d.facts)
             for (f, d), v in zip(good, vectors, strict=True)
         ]
     return _Embedded(photos, failures)

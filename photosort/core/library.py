@@ -22,10 +22,13 @@ import numpy as np
 
 from .cache import EmbeddingSet
 from .calibration import TARGET_NEEDS_CLASSIFIER, AutoFiling, Calibration, auto_filing, check_target, no_estimate
+from .capture import PhotoDate
 from .classifiers import TrainReport, unique_categories
 from .errors import ExportError, LabelsError, PhotosortError, UsageError
-from .export import ExportItem, ExportPlan, plan_export
+from .export import DEFAULT_LAYOUT, ExportItem, ExportPlan, Layout, parse_layout, plan_export
 from .labels_csv import read_labels_csv
+from .rejects import REJECTED_REASON
+from .rejects import rejected as rejected_photos
 from .scan import resolve_root
 from .sorting import DEFAULT_THRESHOLD, NO_LABEL, Decision, decide, least_sure
 from .zeroshot import Category, zero_shot_probabilities
@@ -125,6 +128,11 @@ class Library:
     def ids(self) -> np.ndarray:
         return np.asarray(self._ids, np.int64)
 
+    @property
+    def engine(self) -> Engine:
+        """The engine whose cache and user data this library reads (for the core's other modules)."""
+        return self._engine
+
     def add_folder(self, folder: str | os.PathLike[str]) -> str:
         """Open one more folder (resolved; a folder already open is not added twice); returns its real path."""
         root = resolve_root(folder)
@@ -171,6 +179,10 @@ class Library:
     def path_of(self, photo_id: int) -> str | None:
         row = self._row.get(photo_id)
         return self._paths[row] if row is not None else None
+
+    def dates(self, photo_ids: Iterable[int] | None = None) -> dict[int, PhotoDate]:
+        """When each held photo (or each of ``photo_ids``) was taken: EXIF capture facts and file time."""
+        return self._engine.cache.dates_for_ids(self._ids if photo_ids is None else photo_ids)
 
     def failures(self) -> list[tuple[str, str]]:
         """Photos of the open folders that could not be read, with the reason."""
@@ -255,13 +267,20 @@ class Library:
         if len(missing) == len(rows):
             raise LabelsError("None of the labelled photos are indexed in this folder; check the paths in the CSV "
                               "(relative to the folder).")
+        return replace(self.train_from_labels(classifier, [(p, label) for p, label in rows if p in by_path]),
+                       missing=missing)
+
+    def train_from_labels(self, classifier: str, rows: Sequence[tuple[str, str]]) -> TrainReport:
+        """Label photos held (``(path, class name)`` rows) and train; the classifier is made, or given the new
+        class names, as needed. What a labels CSV and a photo manager's keywords both come down to."""
+        by_path = {p: pid for pid, p in zip(self._ids, self._paths, strict=True)}
         classifiers = self._engine.classifiers
         existing = classifiers.categories(classifier)
         categories = unique_categories([*existing, *(label for _, label in rows)])
         if [c.name for c in categories] != [c.name for c in existing]:
             classifiers.create(classifier, categories)  # new classes: the classifier is reset; its labels stay
         self.set_labels(classifier, {by_path[p]: label for p, label in rows if p in by_path})
-        return replace(classifiers.train(classifier), missing=missing)
+        return classifiers.train(classifier)
 
     # ---- search -------------------------------------------------------------------------------
     def search_text(self, query: str, limit: int = 20) -> list[tuple[str, float]]:
@@ -322,15 +341,33 @@ class Library:
 
     # ---- export -------------------------------------------------------------------------------
     def plan_export(self, result: SortResult, destination: str | os.PathLike[str], *, mode: str = "copy",
-                    unsure: str = "folder") -> ExportPlan:
-        """What an export of this sorting would do; photos that could not be read are listed as skipped."""
+                    unsure: str = "folder", layout: str = DEFAULT_LAYOUT, include_rejected: bool = False) -> ExportPlan:
+        """What an export of this sorting would do; photos that could not be read are listed as skipped.
+
+        ``layout`` is the folder template (:mod:`photosort.core.export.layout`), e.g. ``{category}/{year}``.
+        Photos the user rejected as duplicates (:mod:`photosort.core.rejects`) are left out and listed as
+        skipped, unless ``include_rejected``.
+        """
+        parsed = parse_layout(layout)
         if not len(result.photos):
             raise ExportError("There are no indexed photos to export: open a folder of photos first.")
-        items = [ExportItem(Path(path), result.category_of(i), float(result.decision.score[i]))
-                 for i, path in enumerate(result.photos.paths)]
-        plan = plan_export(items, Path(destination).expanduser(), mode=mode, unsure=unsure)
+        items = self._export_items(result, parsed)
+        left_out = set() if include_rejected else {Path(r.path) for r in rejected_photos(self)}
+        plan = plan_export([item for item in items if item.source not in left_out], Path(destination).expanduser(),
+                           mode=mode, unsure=unsure, layout=parsed)
         plan.skipped.extend((Path(path), f"could not be read: {error}") for path, error in self.failures())
+        plan.skipped.extend((path, REJECTED_REASON) for path in sorted(left_out))
         return plan
+
+    def _export_items(self, result: SortResult, layout: Layout) -> list[ExportItem]:
+        """The photos to export with their capture date (else file time) and camera, where the layout uses them."""
+        dates = self.dates(result.photos.ids.tolist()) if layout.needs_capture_facts else {}
+        items = []
+        for i, (photo_id, path) in enumerate(zip(result.photos.ids.tolist(), result.photos.paths, strict=True)):
+            date = dates.get(photo_id)
+            items.append(ExportItem(Path(path), result.category_of(i), float(result.decision.score[i]),
+                                    date.when if date else None, date.facts.camera if date else None))
+        return items
 
     def _reserve(self, n: int) -> None:
         if n > len(self._vectors):

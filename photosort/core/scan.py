@@ -22,6 +22,7 @@ from .errors import Cancelled, FolderError
 from .export.marker import MARKER_NAME, exported_copies
 from .paths import is_name_too_long
 from .progress import CancelToken, is_cancelled
+from .raw import RAW_EXTENSIONS
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ PHOTO_EXTENSIONS = frozenset({
     ".jpg", ".jpeg", ".jpe", ".jfif", ".mpo", ".png", ".apng", ".webp", ".tif", ".tiff", ".bmp", ".dib", ".gif",
     ".heic", ".heif", ".avif", ".jp2", ".j2k", ".jpx", ".jpf", ".psd", ".tga", ".pcx", ".qoi",
     ".ppm", ".pgm", ".pbm", ".pnm",
-})
+}) | RAW_EXTENSIONS  # camera RAWs: read through LibRaw (photosort[raw]), see core/raw.py
 OS_LITTER = frozenset({".ds_store", "thumbs.db", "desktop.ini", "@eadir", ".thumbnails", "$recycle.bin", "lost+found"})
 
 

@@ -53,6 +53,18 @@ _SCHEMA_V2 = """
 UPDATE labels SET photo = CAST(photo AS BLOB), path = CAST(path AS BLOB) WHERE typeof(photo) = 'text'
 """
 
+# Version 3: keep/reject decisions on near-duplicates (photosort.core.rejects). Keyed like labels by the photo's
+# identity, with its path in the key too: identical copies share an identity, and the path tells which was rejected.
+_SCHEMA_V3 = """
+CREATE TABLE decisions (
+    photo BLOB NOT NULL,
+    path BLOB NOT NULL,
+    decision TEXT NOT NULL CHECK (decision IN ('keep', 'reject')),
+    decided REAL NOT NULL,
+    PRIMARY KEY (photo, path)
+);
+"""
+
 CURRENT_CATEGORIES = ""  # the category set the window shows (typed text, kept as the user types)
 
 
@@ -85,11 +97,21 @@ class Label:
     path: str | None  # where the photo was when it was labelled
 
 
+@dataclass(frozen=True)
+class StoredDecision:
+    """The user's word on one file: ``"keep"`` or ``"reject"`` (a near-duplicate they do not want)."""
+
+    photo: str  # the photo's identity (content fingerprint) when it was decided
+    path: str  # where it was then
+    decision: str
+    decided: float  # time.time()
+
+
 class UserStore(Database):
     """One thread's connection to ``library.db``."""
 
     APPLICATION_ID = APPLICATION_ID
-    MIGRATIONS = (_SCHEMA_V1, _SCHEMA_V2)
+    MIGRATIONS = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3)
     KIND = "library"
 
     # ---- classifiers ----------------------------------------------------------------------------
@@ -162,6 +184,33 @@ class UserStore(Database):
 
     def category_set_names(self) -> list[str]:
         return [r[0] for r in self.query("SELECT name FROM category_sets WHERE name != '' ORDER BY name")]
+
+    # ---- keep / reject decisions ---------------------------------------------------------------------
+    def decisions(self) -> list[StoredDecision]:
+        """Every keep/reject decision (few: only photos someone decided on)."""
+        rows = self.query("SELECT photo, path, decision, decided FROM decisions ORDER BY path")
+        return [StoredDecision(path_from_sql(photo), path_from_sql(path), decision, float(decided))
+                for photo, path, decision, decided in rows]
+
+    def set_decisions(self, decisions: dict[tuple[str, str], str | None]) -> int:
+        """Set (or, with None, remove) the decision on each (identity, path), in one transaction.
+
+        Setting a decision a file already has changes nothing (not even its
+        time), so recording the same choice again is harmless. Returns how many
+        records changed.
+        """
+        now, changed = time.time(), 0
+        with self.transaction() as conn:
+            for (photo, path), decision in decisions.items():
+                key = (sql_path(photo), sql_path(path))
+                if decision is None:
+                    changed += conn.execute("DELETE FROM decisions WHERE photo=? AND path=?", key).rowcount
+                else:
+                    changed += conn.execute(
+                        "INSERT INTO decisions(photo, path, decision, decided) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT(photo, path) DO UPDATE SET decision=excluded.decision, decided=excluded.decided "
+                        "WHERE decision != excluded.decision", (*key, decision, now)).rowcount
+        return changed
 
     # ---- bookkeeping --------------------------------------------------------------------------------
     def meta(self, key: str) -> str | None:

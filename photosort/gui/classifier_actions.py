@@ -21,6 +21,7 @@ from .accuracy_dial import AccuracyDial
 from .actions import add_action
 from .classifier_panel import KEYED_CLASSES, NewClassifierDialog
 from .grid_view import PhotoGridView
+from .keyword_training import KeywordTrainer
 from .labelling import Labeller
 from .message_bar import MessageBar
 from .photo_model import PhotoModel
@@ -52,6 +53,7 @@ class ClassifierActions(QObject):
         self._listed_once = False
         self._new_dialog: NewClassifierDialog | None = None
         self.dial = AccuracyDial(panel, model, prefs, self)  # the slider: a raw threshold, or a target accuracy
+        self.keywords = KeywordTrainer(window, worker, message_bar)  # Train from Keywords…
         self._build_menu()
         self._build_label_keys()
         self._connect()
@@ -71,6 +73,7 @@ class ClassifierActions(QObject):
         add_action(menu, "&Import from File…", self.import_file)
         menu.addSeparator()
         self.train_action = add_action(menu, "&Train Now", self._labeller.train_now, "Ctrl+T")
+        add_action(menu, "Train from &Keywords…", self.train_from_keywords)
         self.least_sure_action = add_action(menu, "&Label These Next", self.set_least_sure, "Ctrl+L")
         self.least_sure_action.setCheckable(True)
         self.menu = menu
@@ -191,6 +194,11 @@ class ClassifierActions(QObject):
         dialog.finished.connect(self._forget_new_dialog)
         self._new_dialog = dialog
         dialog.open()
+
+    def train_from_keywords(self) -> None:
+        """Label photos from the keywords digiKam, darktable or Lightroom wrote, and train (the one in use, or new)."""
+        self._labeller.flush()
+        self.keywords.start(self._active)
 
     def _forget_new_dialog(self) -> None:
         if self._new_dialog is not None:

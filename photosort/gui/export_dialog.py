@@ -6,6 +6,11 @@ worker, exactly as ``photosort export`` does. What the preview table shows is
 the plan that the Export button carries out, so nothing is written before
 the user has seen how many photos go to each folder. Every choice change asks
 for a new plan (debounced); a reply to an older request is ignored.
+
+The folder layout (``{category}/{year}``...) is the core's template
+(:mod:`photosort.core.export.layout`): it is checked here as it is typed, so a
+mistake is said under the field at once (no dialog, no round trip), and the
+preview shows where the first few photos would go.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from PySide6.QtGui import QCloseEvent, QDesktopServices, QKeyEvent, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QDialog,
     QFileDialog,
@@ -40,7 +46,9 @@ from PySide6.QtWidgets import (
 
 from ..core.calibration import unsure_below
 from ..core.classifiers import ClassifierSummary
-from ..core.export import ExportPlan, ExportResult, UndoResult
+from ..core.export import DEFAULT_LAYOUT, PLACEHOLDERS, ExportPlan, ExportResult, LayoutError, UndoResult, parse_layout
+from ..core.export.layout import PRESETS
+from ..core.paths import display_path
 from ..core.progress import Progress
 from ..core.wording import plural
 from .classifier_panel import TYPED_CATEGORIES
@@ -60,6 +68,12 @@ MODES = {
 PAST = {"copy": "Copied", "move": "Moved", "link": "Linked"}
 DOING = {"copy": "Copying", "move": "Moving", "link": "Linking"}
 MAX_LISTED_PROBLEMS = 200
+PREVIEWED_PHOTOS = 3  # photos whose place the layout preview spells out
+LAYOUT_HELP = " ".join(f"{{{name}}}" for name in PLACEHOLDERS) + " · / makes a subfolder"
+LAYOUT_TIP = ("Where in the destination each photo goes. Placeholders: " + ", ".join(f"{{{n}}}" for n in PLACEHOLDERS)
+              + ". Dates are when the photo was taken (EXIF), else when its file was written; a photo whose camera "
+              "is not known goes to “Unknown camera”. Text around placeholders is kept; / makes a subfolder.")
+ERROR_COLOUR = "#c0392b"
 
 
 def photos(n: int) -> str:
@@ -99,11 +113,21 @@ def describe_result(mode: str, result: ExportResult, destination: Path, error: s
     return "\n".join(lines)
 
 
-def describe_folders(result: ExportResult) -> str:
-    """Photos placed per folder, one line each, as a list under the summary."""
+def describe_layout_preview(plan: ExportPlan, limit: int = PREVIEWED_PHOTOS) -> str:
+    """Where the first few photos go, one per line: ``IMG_0001.JPG → Cats/2019/07/``."""
+    lines = [f"{display_path(move.source.name)} → {display_path(move.folder)}/" for move in plan.moves[:limit]]
+    if len(plan.moves) > limit:
+        lines.append(f"… and {photos(len(plan.moves) - limit)} more")
+    return "\n".join(lines)
+
+
+def describe_folders(result: ExportResult, root: Path | None = None) -> str:
+    """Photos placed per folder (its path under ``root``), one line each, as a list under the summary."""
     counts: dict[str, int] = {}
     for placed in result.placed:
-        counts[placed.destination.parent.name] = counts.get(placed.destination.parent.name, 0) + 1
+        folder = placed.destination.parent
+        name = Path(os.path.relpath(folder, root)).as_posix() if root is not None else folder.name
+        counts[name] = counts.get(name, 0) + 1
     return "\n".join(f"    {name}: {photos(n)}" for name, n in sorted(counts.items(), key=lambda kv: kv[0].casefold()))
 
 
@@ -136,7 +160,8 @@ class ExportDialog(QDialog):
     summaryShown = Signal()  # an export or undo ended and its summary is on screen
 
     def __init__(self, client: WorkerClient, heads: list[ClassifierSummary], classifier: str, threshold: float,
-                 destination: str = "", parent: QWidget | None = None, target_accuracy: float | None = None) -> None:
+                 destination: str = "", parent: QWidget | None = None, target_accuracy: float | None = None,
+                 layout: str = DEFAULT_LAYOUT) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export Sorted Folders")
         self.setMinimumWidth(560)
@@ -151,6 +176,7 @@ class ExportDialog(QDialog):
         self._preview_timer = QTimer(self, singleShot=True, interval=PREVIEW_DELAY_MS)
         self._preview_timer.timeout.connect(self.request_preview)
         self._build(heads, classifier, destination)
+        self._build_layout_field(layout)
         client.worker.exportPlanned.connect(self._on_planned)
         self._watch = TaskWatch(client.tasks, self)
         self._watch.progressed.connect(self._on_progress)
@@ -199,6 +225,7 @@ class ExportDialog(QDialog):
         self.browse_button.clicked.connect(self.choose_destination)
         row.addWidget(self.browse_button)
         form.addRow("Destination:", row)
+        self._form = form
 
         self.classifier_combo = QComboBox()
         self.classifier_combo.addItem(TYPED_CATEGORIES, "")
@@ -240,6 +267,11 @@ class ExportDialog(QDialog):
         self.unsure_rule_label.setToolTip("Which photos are unsure: the window's dial, in accuracy where the "
                                           "classifier has an estimate from its labels")
         form.addRow(self.unsure_rule_label, unsure)
+        self.include_rejected_check = QCheckBox("Include photos rejected as duplicates")
+        self.include_rejected_check.setToolTip("Photos you rejected in View ▸ Duplicates are left where they are "
+                                               "unless this is checked")
+        self.include_rejected_check.toggled.connect(self._schedule_preview)
+        form.addRow("Rejected:", self.include_rejected_check)
         layout.addLayout(form)
 
         self.preview_title = QLabel("Preview: nothing is written until you press the button below.")
@@ -258,6 +290,67 @@ class ExportDialog(QDialog):
         self.preview_label.setWordWrap(True)
         layout.addWidget(self.preview_label)
         return page
+
+    def _build_layout_field(self, template: str) -> None:
+        """The folder layout: an editable combo of presets, its help, its error and where the first photos go."""
+        self.layout_combo = QComboBox()
+        self.layout_combo.setEditable(True)
+        self.layout_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.layout_combo.setCompleter(None)  # a preset's name must not complete what is typed
+        for name, preset in PRESETS:
+            self.layout_combo.addItem(name, preset)
+            self.layout_combo.setItemData(self.layout_combo.count() - 1, preset, Qt.ItemDataRole.ToolTipRole)
+        self.layout_combo.setCurrentIndex(max(0, self.layout_combo.findData(template)))
+        self.layout_combo.setEditText(template)
+        self.layout_combo.setToolTip(LAYOUT_TIP)
+        self.layout_combo.activated.connect(self._on_preset_chosen)
+        self.layout_combo.editTextChanged.connect(self._schedule_preview)
+        self.layout_error = QLabel()
+        self.layout_error.setWordWrap(True)
+        self.layout_error.setStyleSheet(f"color: {ERROR_COLOUR};")
+        self.layout_error.hide()
+        self.layout_help = QLabel(LAYOUT_HELP)
+        self.layout_help.setWordWrap(True)
+        self.layout_help.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.layout_preview = QLabel()
+        self.layout_preview.setTextFormat(Qt.TextFormat.PlainText)
+        self.layout_preview.setToolTip("Where the first photos of the plan go, under the destination")
+        field = QWidget()  # a widget, not a bare layout: its wrapped labels then get the height they need
+        box = QVBoxLayout(field)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(2)
+        for widget in (self.layout_combo, self.layout_error, self.layout_help, self.layout_preview):
+            box.addWidget(widget)
+        self._form.insertRow(1, "Folders:", field)
+
+    def _fit_height(self) -> None:
+        """Grow the dialog when wrapped text under the layout field (an error, the first photos) needs more room:
+        a window does not grow for word-wrapped labels by itself, and would squeeze them into each other."""
+        outer = self.layout()
+        outer.activate()
+        needed = outer.totalSizeHint().height()  # the form's height-for-width alone falls a line short
+        if outer.hasHeightForWidth():
+            needed = max(needed, outer.totalHeightForWidth(self.width()))
+        if self.isVisible() and needed > self.height():
+            self.resize(self.width(), needed)
+
+    def _on_preset_chosen(self, index: int) -> None:
+        """A preset's name is shown in the list; its template is what goes in the field."""
+        template = self.layout_combo.itemData(index)
+        if template:
+            self.layout_combo.setEditText(str(template))
+
+    def layout_template(self) -> str:
+        """The folder layout as typed (checked with :meth:`layout_problem`)."""
+        return self.layout_combo.currentText().strip() or DEFAULT_LAYOUT
+
+    def layout_problem(self) -> str:
+        """Why the typed layout cannot be used ("" when it can)."""
+        try:
+            parse_layout(self.layout_template())
+        except LayoutError as exc:
+            return str(exc)
+        return ""
 
     def _build_progress(self) -> QWidget:
         page = QWidget()
@@ -303,7 +396,8 @@ class ExportDialog(QDialog):
         return ExportRequest(os.path.expanduser(self.destination_edit.text().strip()), self.mode(),
                              str(self.classifier_combo.currentData() or ""),
                              "folder" if self.unsure_folder.isChecked() else "skip", self._threshold,
-                             self._target_accuracy)
+                             self._target_accuracy, self.layout_template(),
+                             include_rejected=self.include_rejected_check.isChecked())
 
     def choose_destination(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export into this folder",
@@ -325,6 +419,14 @@ class ExportDialog(QDialog):
         """Ask the worker for the plan of the current choices (nothing is written)."""
         self._preview_timer.stop()
         choice = self.choice()
+        problem = self.layout_problem()
+        self.layout_error.setText(problem)
+        self.layout_error.setVisible(bool(problem))
+        self.layout_preview.clear()
+        self._fit_height()
+        if problem:
+            self._show_preview_message("Fix the folder layout to see the plan.")
+            return
         if not choice.destination:
             self._show_preview_message("Choose a destination folder to see the plan.")
             return
@@ -352,6 +454,8 @@ class ExportDialog(QDialog):
             self.preview_table.setItem(row, 0, name)
             self.preview_table.setItem(row, 1, number)
         self.preview_label.setText(describe_plan(plan))
+        self.layout_preview.setText(describe_layout_preview(plan))
+        self._fit_height()
         self.preview_label.setToolTip("\n".join(f"{p.name}: {why}" for p, why in plan.skipped[:20]))
         total = len(plan.moves)
         self.export_button.setText(f"{MODES[plan.mode][1]} {photos(total)}")
@@ -433,7 +537,7 @@ class ExportDialog(QDialog):
             return
         stopped = outcome.failure is not None or outcome.cancelled
         self._show_summary("Export stopped" if stopped else "Export finished", text, outcome.result.failed,
-                           describe_folders(outcome.result))
+                           describe_folders(outcome.result, self.destination()))
         self.open_button.show()
         moved = self._mode_running == "move" and outcome.result.journal is not None and outcome.result.done > 0
         self.undo_button.setVisible(moved)

@@ -78,14 +78,14 @@ from .shortcuts_dialog import SHEET_NAME, ShortcutsDialog
 from .side_panel import SidePanel
 from .task_runner import Failure, Task, TaskKind
 from .thumbnail_cache import ThumbnailCache
-from .worker import JobResult, PhotoBatch, Scores, SearchResults, WorkerClient
+from .worker import JobResult, PhotoBatch, PhotoDates, Scores, SearchResults, WorkerClient
 
 log = logging.getLogger(__name__)
 
 PREFETCH_DELAY_MS = 60
 WARM_UP_DELAY_MS = 400
 SEARCH_RESULTS = 200  # best matches shown for a search or Find Similar
-SORT_CHOICES = (("name", "&Name"), ("folder", "&Folder"), ("confidence", "&Confidence"))
+SORT_CHOICES = (("name", "&Name"), ("folder", "&Folder"), ("confidence", "&Confidence"), ("date", "&Date Taken"))
 
 
 def format_duration(seconds: float) -> str:
@@ -109,7 +109,8 @@ def describe_progress(progress: Progress) -> str:
         if progress.eta_s is not None:
             text += f" · about {format_duration(progress.eta_s)} left"
         return text
-    text = f"Indexing {progress.done:,} of {progress.total:,}"
+    verb = "Reading capture dates" if progress.phase == "reading dates" else "Indexing"
+    text = f"{verb} {progress.done:,} of {progress.total:,}"
     if progress.rate > 0:
         text += f" · {progress.rate:.1f} photos/s"
     if progress.eta_s is not None and progress.done < progress.total:
@@ -365,6 +366,7 @@ class MainWindow(QMainWindow):
         worker = self.worker.worker
         worker.foldersOpened.connect(self._on_folders_opened)
         worker.photosAdded.connect(self._on_photos)
+        worker.datesChanged.connect(self._on_dates)
         worker.scoresReady.connect(self._on_scores)
         worker.problemsFound.connect(self._on_problems)
         worker.failed.connect(self._on_failed)
@@ -501,13 +503,19 @@ class MainWindow(QMainWindow):
             self.progress_bar.setRange(0, progress.total)
             self.progress_bar.setValue(progress.done)
 
+    def _on_dates(self, dates: PhotoDates) -> None:
+        if self._current(dates.generation):
+            self.model.set_dates(dates.dates)
+
     def _on_photos(self, batch: PhotoBatch) -> None:
         if not self._current(batch.generation):
             return
         if batch.replace:
-            self.model.replace_photos(batch.ids, batch.paths, batch.categories, batch.probabilities, batch.labels)
+            self.model.replace_photos(batch.ids, batch.paths, batch.categories, batch.probabilities, batch.labels,
+                                      batch.dates)
         else:
-            self.model.add_photos(batch.ids, batch.paths, batch.categories, batch.probabilities, batch.labels)
+            self.model.add_photos(batch.ids, batch.paths, batch.categories, batch.probabilities, batch.labels,
+                                  batch.dates)
         if batch.labels:
             self.classifiers.counts_changed()
         self._schedule_prefetch()
@@ -738,7 +746,7 @@ class MainWindow(QMainWindow):
             return
         dialog = ExportDialog(self.worker, self.classifiers.summaries(), self.classifiers.active, self.panel.threshold(),
                               self.prefs.export_destination(), self,
-                              target_accuracy=self.classifiers.dial.target_accuracy())
+                              target_accuracy=self.classifiers.dial.target_accuracy(), layout=self.prefs.export_layout())
         dialog.finished.connect(self._forget_export_dialog)
         dialog.movedPhotos.connect(self.rescan)  # the grid follows the photos it moved (or put back)
         self._export_dialog = dialog
@@ -755,6 +763,8 @@ class MainWindow(QMainWindow):
             destination = dialog.choice().destination
             if destination:
                 self.prefs.set_export_destination(destination)
+            if not dialog.layout_problem():
+                self.prefs.set_export_layout(dialog.layout_template())
             dialog.deleteLater()
             self._export_dialog = None
 

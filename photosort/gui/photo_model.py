@@ -37,6 +37,7 @@ import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QPixmap
 
+from ..core.capture import seconds_of
 from ..core.paths import display_path
 from ..core.sorting import DEFAULT_THRESHOLD, NO_LABEL, UNSURE, decide, least_sure
 from ..core.wording import natural_key
@@ -54,7 +55,7 @@ BestGuessRole = Qt.ItemDataRole.UserRole + 6  # name of the best category even w
 
 REBUILD_NAME_ORDER_ABOVE = 512  # photos added at once; fewer are inserted into the name order one by one
 LEAST_SURE_COUNT = 48  # photos shown by "Label these next": a few screens of clicks, then the head retrains
-SORT_KEYS = ("name", "folder", "confidence")
+SORT_KEYS = ("name", "folder", "confidence", "date")
 
 # Tableau 10: distinct in both light and dark palettes, and friendly to colour-blind eyes.
 CATEGORY_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
@@ -124,6 +125,7 @@ class PhotoModel(QAbstractListModel):
         self._by_name: list[int] = []  # photo indexes in name order, parallel to _name_keys
         self._name_rank: np.ndarray | None = None
         self._folder_rank: np.ndarray | None = None  # per photo: its folder's place in natural order
+        self._when = np.zeros(0, np.float64)  # per photo: when taken (capture, else file time), s; NaN: not known yet
         self._order = np.zeros(0, np.int64)  # row -> photo index
         self._filter: Filter = None
         self._sort = "name"
@@ -292,6 +294,7 @@ class PhotoModel(QAbstractListModel):
         self._predicted, self._best = np.zeros(0, np.int64), np.zeros(0, np.int64)
         self._score, self._labels = np.zeros(0, np.float32), np.zeros(0, np.int64)
         self._name_keys, self._by_name, self._name_rank, self._folder_rank = [], [], None, None
+        self._when = np.zeros(0, np.float64)
         if self._least_sure is not None:
             self._least_sure = np.zeros(0, np.int64)
         self._ranking, self._match = None, {}
@@ -300,8 +303,10 @@ class PhotoModel(QAbstractListModel):
         self.groupsChanged.emit()
 
     def add_photos(self, ids: np.ndarray, paths: list[str], categories: tuple[Category, ...],
-                   probabilities: np.ndarray, labels: dict[int, int] | None = None) -> None:
-        """Add photos (or refresh ones already shown, e.g. a changed file) with their probabilities and labels."""
+                   probabilities: np.ndarray, labels: dict[int, int] | None = None,
+                   dates: dict[int, str] | None = None) -> None:
+        """Add photos (or refresh ones already shown, e.g. a changed file) with their probabilities, labels
+        and when they were taken (photo id -> ISO time)."""
         if len(ids) == 0:
             return
         if labels and tuple(categories) == self._categories:
@@ -323,13 +328,16 @@ class PhotoModel(QAbstractListModel):
         self._index_of.update({int(pid): start + k for k, pid in enumerate(ids[fresh])})
         self._probs = np.concatenate([self._probs, probs[fresh]]) if fresh.any() else self._probs
         self._labels = np.concatenate([self._labels, self._labels_for(ids[fresh])])
+        self._when = np.concatenate([self._when, np.full(int(fresh.sum()), np.nan)])
+        self._store_dates(dates)
         self._extend_name_order(range(start, len(self._ids)))
         self._assign()
         self._insert_visible(np.arange(start, len(self._ids)))
         self._refresh_order()
 
     def replace_photos(self, ids: np.ndarray, paths: list[str], categories: tuple[Category, ...],
-                       probabilities: np.ndarray, labels: dict[int, int] | None = None) -> None:
+                       probabilities: np.ndarray, labels: dict[int, int] | None = None,
+                       dates: dict[int, str] | None = None) -> None:
         """Show exactly these photos (after renames or removals on disk)."""
         if labels and tuple(categories) == self._categories:
             self._label_of_id.update(labels)
@@ -343,6 +351,8 @@ class PhotoModel(QAbstractListModel):
         self._ranking, self._match = None, {}  # the rows it named are gone
         self._probs = self._aligned_probabilities(categories, probabilities, len(ids))
         self._labels = self._labels_for(self._ids)
+        self._when = np.full(len(self._ids), np.nan)
+        self._store_dates(dates)
         self._name_keys, self._by_name = [], []
         self._extend_name_order(range(len(self._ids)))
         self._assign()
@@ -393,6 +403,26 @@ class PhotoModel(QAbstractListModel):
         self._labels[rows] = [self._label_of_id.get(int(self._ids[r]), NO_LABEL) for r in rows]
         self._assign()
         self._refresh_order()
+
+    def set_dates(self, dates: dict[int, str]) -> None:
+        """When photos were taken (photo id -> ISO time), read after their photos arrived."""
+        if self._store_dates(dates) and self._sort == "date":
+            self._refresh_order()
+
+    def _store_dates(self, dates: dict[int, str] | None) -> bool:
+        """Keep the dates of photos shown as seconds (one conversion here, none per sort); True if any changed."""
+        changed = False
+        for photo_id, when in (dates or {}).items():
+            i = self._index_of.get(photo_id)
+            if i is None:
+                continue
+            try:
+                seconds = seconds_of(when)
+            except (TypeError, ValueError):
+                continue
+            changed = changed or self._when[i] != seconds
+            self._when[i] = seconds
+        return changed
 
     def set_least_sure(self, enabled: bool) -> None:
         """Show only the unlabelled photos the classifier is least sure about, least sure first (or go back)."""
@@ -508,6 +538,8 @@ class PhotoModel(QAbstractListModel):
             secondary = -certainty  # labelled photos first, then the surest predictions
         elif self._sort == "folder":
             secondary = self._folders_rank()[shown]
+        elif self._sort == "date":
+            secondary = np.nan_to_num(self._when[shown], nan=np.inf)  # oldest first; not known yet: last
         else:
             secondary = self._names_rank()[shown]
         if self._grouped and self._categories:

@@ -3,9 +3,10 @@
 We use the INI format on every platform (organisation and application
 "photosort"), so tests can redirect it with ``QSettings.setPath`` and users
 can read the file. It holds only how the window looks (geometry, recent
-folders, sort order, threshold): the model, device and precision live in the
-core's ``settings.json`` (shared with the CLI) and the typed categories in the
-user's library, so nothing here is user data.
+folders, sort order, threshold, export destination and folder layout): the
+model, device and precision live in the core's ``settings.json`` (shared with
+the CLI) and the typed categories in the user's library, so nothing here is
+user data.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 from PySide6.QtCore import QByteArray, QSettings
 
 from ..core.calibration import DEFAULT_TARGET, TARGET_RANGE
+from ..core.export import DEFAULT_LAYOUT, LayoutError, parse_layout
 from ..core.sorting import DEFAULT_THRESHOLD
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,19 @@ class Preferences:
 
     def set_export_destination(self, folder: str) -> None:
         self.store.setValue("export/destination", folder)
+
+    def export_layout(self) -> str:
+        """The export's folder template last used (``{category}``, ``{category}/{year}``...); a saved one that no
+        longer parses (edited by hand) gives the default."""
+        value = str(self.store.value("export/layout", DEFAULT_LAYOUT, str) or DEFAULT_LAYOUT)
+        try:
+            return parse_layout(value).template
+        except LayoutError:
+            log.warning("ignoring the unusable saved export layout %r", value)
+            return DEFAULT_LAYOUT
+
+    def set_export_layout(self, template: str) -> None:
+        self.store.setValue("export/layout", template)
 
     # ---- view ----------------------------------------------------------------------
     def geometry(self) -> QByteArray | None:

@@ -1,7 +1,7 @@
 """The large preview: one photo, upright (EXIF orientation applied), scaled to the window.
 
-The file is decoded in a thread-pool thread with Pillow, at reduced scale
-(JPEG draft mode) to about the screen's size, so even a 50-megapixel photo
+The file is decoded in a thread-pool thread by the core (:mod:`photosort.core.display`:
+JPEG draft mode, a RAW's embedded preview) to about the screen's size, so even a 50-megapixel photo
 opens quickly and the GUI thread only scales a screen-sized image. Left and
 Right step through the grid's current order; Space or Escape closes.
 """
@@ -15,7 +15,8 @@ from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, Signal
 from PySide6.QtGui import QImage, QKeyEvent, QPixmap, QResizeEvent
 from PySide6.QtWidgets import QDialog, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from ..core.decode import DEFAULT_MAX_PIXELS, HEIF_EXTENSIONS, heif_available
+from ..core.decode import DecodeError
+from ..core.display import display_image
 from ..core.paths import display_path
 from .photo_model import PhotoModel
 
@@ -29,21 +30,14 @@ class PreviewError(Exception):
 
 
 def load_preview_image(path: str, max_side: int) -> QImage:
-    """Decode ``path`` upright and no larger than ``max_side`` pixels (safe outside the GUI thread)."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    """Decode ``path`` upright and no larger than ``max_side`` pixels (safe outside the GUI thread).
 
-    if path.lower().endswith(HEIF_EXTENSIONS) and not heif_available():
-        raise PreviewError("HEIC/HEIF photos need pillow-heif: pip install 'photosort[heic]'")
+    The core picks the source (JPEG draft, a RAW's embedded preview, ...): :func:`display_image`.
+    """
     try:
-        with Image.open(path) as image:
-            if image.width * image.height > DEFAULT_MAX_PIXELS:
-                raise PreviewError(f"too large to preview ({image.width * image.height / 1e6:.0f} megapixels)")
-            image.draft("RGB", (max_side, max_side))
-            upright = ImageOps.exif_transpose(image)
-            upright.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
-            rgb = upright.convert("RGB")
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
-        raise PreviewError(f"cannot read {display_path(os.path.basename(path))}: {exc}") from None
+        rgb = display_image(path, max_side)
+    except DecodeError as exc:
+        raise PreviewError(f"cannot show {display_path(os.path.basename(path))}: {exc}") from None
     data = rgb.tobytes("raw", "RGB")
     return QImage(data, rgb.width, rgb.height, 3 * rgb.width, QImage.Format.Format_RGB888).copy()
 

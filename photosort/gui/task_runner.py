@@ -39,6 +39,9 @@ class TaskKind(enum.Enum):
     EXPORT = "export"
     UNDO = "undo"  # put a move export's photos back
     FINISH = "finish"  # finish an interrupted move export
+    TRAIN = "train"  # label photos from their keywords and train a classifier
+    DUPLICATES = "duplicates"  # find near-duplicates and bursts, each with a suggested keeper
+    TRASH = "trash"  # move the photos rejected as duplicates to the system's trash
 
 
 @dataclass(frozen=True, eq=False)

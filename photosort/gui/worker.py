@@ -44,12 +44,15 @@ from ..core.cache import EmbeddingSet
 from ..core.calibration import Calibration, unsure_below
 from ..core.classifiers import TrainReport, describe_import
 from ..core.config import Settings
+from ..core.duplicates import DuplicateGroup, PhotoGroup
 from ..core.engine import Engine
 from ..core.errors import ClassifierError, ExportError, FolderError, PhotosortError
-from ..core.export import ExportPlan, journal_info, journal_state, pending_journals
+from ..core.export import DEFAULT_LAYOUT, ExportPlan, journal_info, journal_state, pending_journals
 from ..core.indexer import IndexReport, PipelineOptions
+from ..core.keywords import KeywordTraining, train_from_keywords
 from ..core.library import Library, Sorting
 from ..core.progress import CancelToken, ProgressFn
+from ..core.rejects import Decision, TrashReport
 from ..core.zeroshot import Category
 from .task_runner import Failure, Task, TaskKind, TaskRunner
 
@@ -68,6 +71,16 @@ class PhotoBatch:
     probabilities: np.ndarray
     replace: bool = False  # the whole library (after renames or removals), not additions
     labels: dict[int, int] = field(default_factory=dict)  # photo id -> class index, for the classifier in use
+    dates: dict[int, str] = field(default_factory=dict)  # photo id -> when taken (ISO; capture, else file time)
+
+
+@dataclass(frozen=True)
+class PhotoDates:
+    """When photos were taken (photo id -> ISO local time), for dates read after their batch was sent
+    (photos cached before capture dates were kept get them at the next indexing)."""
+
+    generation: int
+    dates: dict[int, str]
 
 
 @dataclass(frozen=True)
@@ -131,6 +144,8 @@ class ExportRequest:
     unsure: str  # "folder" or "skip"
     threshold: float
     target_accuracy: float | None = None  # the accuracy dial's target: used where the classifier has an estimate
+    layout: str = DEFAULT_LAYOUT  # the folder template, e.g. "{category}/{year}"
+    include_rejected: bool = False  # also export the photos rejected as duplicates (left out by default)
 
 
 @dataclass(frozen=True)
@@ -141,6 +156,18 @@ class ExportPreview:
     plan: ExportPlan | None
     error: str = ""
     unsure_rule: str = ""  # which photos are unsure: "below 50 %", or "below 95 % likely right"
+
+
+@dataclass(frozen=True)
+class DuplicateReview:
+    """Near-duplicate and burst groups, each with its keeper and the user's decisions (``review`` numbers the
+    search that found them: decisions made later come back with the same number)."""
+
+    review: int
+    sensitivity: float
+    bursts: bool
+    groups: tuple[DuplicateGroup, ...]
+    rejected: int  # photos of the open folders rejected (in these groups or not): what "Move to Trash" takes
 
 
 @dataclass(frozen=True)
@@ -166,6 +193,7 @@ class EngineWorker(QObject):
 
     foldersOpened = Signal(int, list)  # generation, the folders found readable
     photosAdded = Signal(object)  # PhotoBatch
+    datesChanged = Signal(object)  # PhotoDates
     scoresReady = Signal(object)  # Scores
     problemsFound = Signal(int, list)  # generation, [(path, reason)] for the whole library
     failed = Signal(object)  # Failure of a request that is not a task (a classifier, a folder, the categories)
@@ -180,6 +208,7 @@ class EngineWorker(QObject):
     categoriesLoaded = Signal(str)  # the category text saved in the user's library
     searchResults = Signal(object)  # SearchResults
     classifierNameTaken = Signal(str, str, str)  # file, the name in it (taken), a free name to suggest
+    duplicatesUpdated = Signal(object)  # DuplicateReview: the groups again after keep/reject decisions
 
     def __init__(self, settings: Settings, options: PipelineOptions | None, db_lock: threading.Lock,
                  tasks: TaskRunner) -> None:
@@ -200,6 +229,7 @@ class EngineWorker(QObject):
         self._classifier = ""  # the classifier sorting the grid ("" : the typed categories)
         self._plans: dict[int, ExportPlan] = {}
         self._unsure_rule = ""  # of the last plan: which photos it calls unsure
+        self._duplicates: tuple[int, float, bool, list[PhotoGroup]] | None = None  # the last review's groups
 
     # ---- called from the GUI thread (thread-safe) -------------------------------------------
     def submit_categories(self, categories: tuple[Category, ...]) -> None:
@@ -327,6 +357,76 @@ class EngineWorker(QObject):
         self.tasks.run(task, export)
         self._list_journals()
 
+    @Slot(object, str, list)
+    def train_from_keywords(self, task: Task, name: str, patterns: list[str]) -> None:
+        """Label the photos from the keywords a photo manager wrote (``photosort train --from-keywords``), train
+        ``name`` on them, and sort the grid with it."""
+
+        def work(progress: ProgressFn, cancel: CancelToken) -> KeywordTraining:
+            done = train_from_keywords(self._library_(), name, patterns, progress=progress, cancel=cancel)
+            self.list_classifiers()
+            self.activate_classifier(done.trained.classifier)
+            return done
+
+        self.tasks.run(task, work)
+
+    # ---- duplicates (the review and the trash are tasks; decisions run from the mailbox) ----------------
+    @Slot(object, float, bool)
+    def review_duplicates(self, task: Task, sensitivity: float, bursts: bool) -> None:
+        """Find near-duplicates and bursts (``photosort duplicates``), each group with its keeper and why."""
+        def work(progress: ProgressFn, cancel: CancelToken) -> DuplicateReview:
+            from ..core.duplicates import find_groups
+
+            found = find_groups(self._library_(), sensitivity, bursts=bursts, progress=progress, cancel=cancel)
+            self._duplicates = (task.id, sensitivity, bursts, found)
+            return self._duplicate_review(progress, cancel)
+
+        self.tasks.run(task, work)
+
+    @Slot(object)
+    def trash_rejected(self, task: Task) -> None:
+        """Move the rejected photos to the system's trash (the user confirmed); the grid loses those trashed."""
+        def work(progress: ProgressFn, cancel: CancelToken) -> TrashReport:
+            from ..core.rejects import trash_rejected
+
+            report = trash_rejected(self._library_(), progress, cancel)
+            if report.trashed:
+                self._emit_batch(self._generation, self._library_().photos, replace=True)
+            return report
+
+        self.tasks.run(task, work)
+
+    def decide_duplicates(self, choices: dict[int, Decision | None]) -> None:
+        """Record keep/reject (None: undecided) and send the groups again: a decision can change a keeper."""
+        from ..core.rejects import set_decisions
+
+        set_decisions(self._library_(), choices)
+        self._send_duplicates()
+
+    def reject_others(self, ids: tuple[int, ...]) -> None:
+        """Reject every photo of the group holding ``ids`` but its keeper, by the core's rule."""
+        from ..core.duplicates import reject_others
+
+        reviewed = self._duplicate_review()
+        reject_others(self._library_(), [g for g in reviewed.groups if set(g.ids) == set(ids)])
+        self._send_duplicates()
+
+    def _send_duplicates(self) -> None:
+        if self._duplicates is not None:
+            self.duplicatesUpdated.emit(self._duplicate_review())
+
+    def _duplicate_review(self, progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> DuplicateReview:
+        """The last review's groups with keepers and decisions as they are now (focus measures are cached)."""
+        from ..core.duplicates import suggest_keepers
+        from ..core.rejects import rejected
+
+        library = self._library_()
+        review, sensitivity, bursts, found = self._duplicates or (0, 0.5, True, [])
+        held = set(library.ids.tolist())
+        found = [g for g in found if sum(pid in held for pid in g.ids) == len(g)]  # a trashed photo breaks its group
+        groups = suggest_keepers(library, found, progress, cancel)
+        return DuplicateReview(review, sensitivity, bursts, tuple(groups), len(rejected(library)))
+
     @Slot(object, str)
     def undo_move(self, task: Task, journal: str) -> None:
         """Put back every photo of a move export (never overwriting), from its journal."""
@@ -409,9 +509,12 @@ class EngineWorker(QObject):
         for root in roots:
             if cancel.cancelled:
                 break
+            undated = bool(engine.cache.photos_without_facts(root))
             report = engine.index(root, progress=progress, cancel=cancel,
                                   on_batch=lambda ids: self._on_batch(generation, ids))
             reports.append(report)
+            if undated:  # photos shown before their capture dates were read: send the dates now
+                self.datesChanged.emit(PhotoDates(generation, self._dates()))
             if report.removed or report.renamed:
                 self._reload_library(generation)
             self._emit_problems(generation)
@@ -432,7 +535,11 @@ class EngineWorker(QObject):
         scores = self._library_().scores(self._sorting(), photos)
         labels = {int(pid): int(k) for pid, k in zip(photos.ids.tolist(), scores.labels.tolist(), strict=True) if k >= 0}
         self.photosAdded.emit(PhotoBatch(generation, photos.ids, list(photos.paths), scores.categories,
-                                         scores.probabilities, replace, labels))
+                                         scores.probabilities, replace, labels, self._dates(photos.ids.tolist())))
+
+    def _dates(self, ids: list[int] | None = None) -> dict[int, str]:
+        """When each photo was taken, for the grid's "Date taken" order (the GUI thread never reads the cache)."""
+        return {pid: date.when for pid, date in self._library_().dates(ids).items()}
 
     def _reload_library(self, generation: int) -> None:
         """After renames or removals on disk, send the whole library again."""
@@ -623,7 +730,8 @@ class EngineWorker(QObject):
             raise ExportError("Type some categories (or choose a classifier) to sort the photos into folders.")
         result = library.sort(sorting, choice.threshold, choice.target_accuracy, require_estimate=False)
         self._unsure_rule = unsure_below(result.filing, choice.threshold)
-        return library.plan_export(result, choice.destination, mode=choice.mode, unsure=choice.unsure)
+        return library.plan_export(result, choice.destination, mode=choice.mode, unsure=choice.unsure,
+                                   layout=choice.layout, include_rejected=choice.include_rejected)
 
     def _list_journals(self) -> None:
         try:
@@ -658,6 +766,9 @@ class WorkerClient(QObject):
     _finish = Signal(object, str)
     _journals = Signal()
     _forget = Signal(str)
+    _train_keywords = Signal(object, str, list)
+    _review_duplicates = Signal(object, float, bool)
+    _trash_rejected = Signal(object)
 
     def __init__(self, settings: Settings, options: PipelineOptions | None, db_lock: threading.Lock,
                  parent: QObject | None = None) -> None:
@@ -679,6 +790,9 @@ class WorkerClient(QObject):
                              (self._load_categories, self.worker.load_categories),
                              (self._save_categories, self.worker.save_categories)):
             signal.connect(slot)
+        self._train_keywords.connect(self.worker.train_from_keywords)
+        self._review_duplicates.connect(self.worker.review_duplicates)
+        self._trash_rejected.connect(self.worker.trash_rejected)
         self._generation = 0
         self._export_request = 0
         self._search_request = 0
@@ -794,6 +908,33 @@ class WorkerClient(QObject):
     def run_export(self, request: int) -> Task:
         task = self.tasks.submit(TaskKind.EXPORT)
         self._run_export.emit(task, request)
+        return task
+
+    def train_from_keywords(self, name: str, patterns: list[str]) -> Task:
+        """Queue training ``name`` from the photos' keywords (a task: it reads every photo's metadata)."""
+        task = self.tasks.submit(TaskKind.TRAIN)
+        self._train_keywords.emit(task, name, list(patterns))
+        return task
+
+    # ---- duplicates ----------------------------------------------------------------------------------
+    def review_duplicates(self, sensitivity: float, bursts: bool) -> Task:
+        """Queue finding near-duplicates (a task: it may measure the focus of originals); an older one stops."""
+        self.tasks.cancel(TaskKind.DUPLICATES)
+        task = self.tasks.submit(TaskKind.DUPLICATES)
+        self._review_duplicates.emit(task, float(sensitivity), bool(bursts))
+        return task
+
+    def decide_duplicates(self, choices: dict[int, Decision | None]) -> None:
+        choices = dict(choices)
+        self._post(lambda: self.worker.decide_duplicates(choices))
+
+    def reject_others(self, ids: tuple[int, ...]) -> None:
+        ids = tuple(ids)
+        self._post(lambda: self.worker.reject_others(ids))
+
+    def trash_rejected(self) -> Task:
+        task = self.tasks.submit(TaskKind.TRASH)
+        self._trash_rejected.emit(task)
         return task
 
     def undo_move(self, journal: str) -> Task:

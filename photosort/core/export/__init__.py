@@ -25,7 +25,8 @@ around three promises:
   before writing (:mod:`.run`), so a symlink planted in the destination cannot
   redirect a write elsewhere.
 
-The modules: :mod:`.names` (safe folder and file names), :mod:`.plan` (what
+The modules: :mod:`.names` (safe folder and file names), :mod:`.layout` (the
+folder template: ``{category}/{year}/{month}``...), :mod:`.plan` (what
 goes where; writes nothing), :mod:`.fileops` (verified copy, exclusive
 placement, links, moves, content), :mod:`.destination` (marker, leftovers,
 photos already there), :mod:`.journal` (the move journal, written and read
@@ -39,6 +40,7 @@ described in :mod:`photosort.core.progress`.
 from __future__ import annotations
 
 from .journal import JournalInfo, journal_info, journal_state, pending_journals
+from .layout import DEFAULT_LAYOUT, PLACEHOLDERS, Layout, LayoutError, describe_tree, folder_tree, parse_layout
 from .names import safe_folder_name
 from .plan import MODES, UNSURE_POLICIES, ExportItem, ExportPlan, PlannedMove, plan_export
 from .results import ExportResult, ExportStopped, Placed, UndoResult
@@ -46,18 +48,25 @@ from .run import resume_or_recover, run_export
 from .undo import undo_move
 
 __all__ = [
+    "DEFAULT_LAYOUT",
     "MODES",
+    "PLACEHOLDERS",
     "UNSURE_POLICIES",
     "ExportItem",
     "ExportPlan",
     "ExportResult",
     "ExportStopped",
     "JournalInfo",
+    "Layout",
+    "LayoutError",
     "Placed",
     "PlannedMove",
     "UndoResult",
+    "describe_tree",
+    "folder_tree",
     "journal_info",
     "journal_state",
+    "parse_layout",
     "pending_journals",
     "plan_export",
     "resume_or_recover",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from .fileops import PLACEHOLDER, LazyContent, discard, is_placeholder, is_temp_name, same_file
@@ -26,11 +27,13 @@ from .names import name_family
 
 log = logging.getLogger(__name__)
 
-def clean_leftovers(root: Path) -> int:
-    """Remove the temporary files of a killed run from ``root`` and its first-level
-    folders (where exports write). Returns how many were removed."""
+def clean_leftovers(root: Path, folders: Iterable[Path] = ()) -> int:
+    """Remove the temporary files of a killed run from ``root``, its first-level
+    folders (where a ``{category}`` export writes) and ``folders`` (where a nested
+    layout writes: the plan's or the journal's target folders, only those inside
+    ``root``). Returns how many were removed."""
     removed = 0
-    for folder in [root, *_subfolders(root)]:
+    for folder in dict.fromkeys([root, *_subfolders(root), *_inside(root, folders)]):
         for entry in _entries(folder):
             if is_temp_name(entry.name) or (_size(entry) == len(PLACEHOLDER) and is_placeholder(Path(entry.path))):
                 discard(Path(entry.path))
@@ -38,6 +41,11 @@ def clean_leftovers(root: Path) -> int:
     if removed:
         log.info("Removed %d temporary file(s) left in %s by an interrupted run", removed, root)
     return removed
+
+
+def _inside(root: Path, folders: Iterable[Path]) -> list[Path]:
+    prefix = os.path.join(os.path.abspath(root), "")
+    return [Path(f) for f in folders if os.path.join(os.path.abspath(f), "").startswith(prefix)]
 
 
 def _subfolders(root: Path) -> list[Path]:

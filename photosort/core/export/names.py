@@ -47,12 +47,22 @@ def safe_folder_name(name: str) -> str:
     return result
 
 
-def _sanitize_once(name: str) -> str:
+def is_blank_name(name: str) -> bool:
+    """True when nothing of ``name`` survives :func:`safe_folder_name` (only dots, spaces,
+    controls...), so a caller can say what is missing instead of writing ``Unnamed``."""
+    return not _cleaned(name)
+
+
+def _cleaned(name: str) -> str:
     text = unicodedata.normalize("NFC", name)
     text = unicodedata.normalize("NFC", "".join(_clean_char(ch) for ch in text))
     text = re.sub(r"\s+", " ", text)
     text = re.sub(r"\.{2,}", ".", text)
-    text = _fit(text.strip(" ."), MAX_NAME_CHARS, MAX_NAME_BYTES)
+    return _fit(text.strip(" ."), MAX_NAME_CHARS, MAX_NAME_BYTES)
+
+
+def _sanitize_once(name: str) -> str:
+    text = _cleaned(name)
     if not text:
         return "Unnamed"
     if _is_reserved(text):

@@ -7,6 +7,11 @@ previewed (:meth:`ExportPlan.counts`) and is then carried out as is by
 unsure about go to an ``Unsure`` folder) or ``"skip"``. A destination that is a
 file raises :class:`~photosort.core.errors.ExportError`.
 
+Where in the destination is the ``layout`` (:mod:`.layout`): ``{category}``
+(the default) makes one folder per category, ``{category}/{year}/{month}`` and
+the like nest folders by capture date, camera or original folder. Each level's
+folder is chosen against what already exists there, as category folders are.
+
 Choices worth knowing: a move may go into the photos' own folder (sorting
 "in place" into subfolders); a photo already in its target folder is skipped;
 a copy or link never takes a photo that already lies inside the destination
@@ -25,9 +30,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from photosort.core.capture import file_time
 from photosort.core.errors import ExportError
 
+from .layout import DEFAULT_LAYOUT, Layout, LevelKey, PhotoFacts, level_sort_key, parse_layout
 from .names import MAX_SUFFIX, fold, numbered_file_name, numbered_folder_name, safe_folder_name
+from .shots import one_folder_per_shot
 
 log = logging.getLogger(__name__)
 
@@ -37,20 +45,31 @@ UNSURE_POLICIES = ("folder", "skip")
 
 @dataclass(frozen=True)
 class ExportItem:
-    """One photo to export; ``category=None`` means the classifier was unsure."""
+    """One photo to export; ``category=None`` means the classifier was unsure.
+
+    ``taken`` (ISO local time: the capture time, else the file time) and ``camera``
+    feed layouts that use them; without ``taken`` the file's time is read when planning.
+    """
 
     source: Path
     category: str | None
     score: float = 1.0
+    taken: str | None = None
+    camera: str | None = None
 
 
 @dataclass(frozen=True)
 class PlannedMove:
-    """Where one photo will go; ``folder`` is the (safe) folder name under the root."""
+    """Where one photo will go; ``folder`` is its (safe) folder under the root, levels joined by ``/``."""
 
     source: Path
     destination: Path
     folder: str
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The folder's levels (each a safe name, so ``/`` never occurs inside one)."""
+        return tuple(self.folder.split("/"))
 
 
 @dataclass
@@ -61,6 +80,7 @@ class ExportPlan:
     mode: str
     moves: list[PlannedMove]
     skipped: list[tuple[Path, str]]
+    layout: str = DEFAULT_LAYOUT
 
     def counts(self) -> dict[str, int]:
         """Photos per destination folder, in plan order, for previews."""
@@ -77,37 +97,49 @@ def plan_export(
     mode: str = "copy",
     unsure: str = "folder",
     unsure_name: str = "Unsure",
+    layout: str | Layout = DEFAULT_LAYOUT,
 ) -> ExportPlan:
     """Decide where every photo goes, without writing anything.
 
     Folders and file names are chosen against what already exists in the
     destination (case-insensitively), so the plan shown to the user is what
-    :func:`run_export` will do unless files appear in between.
+    :func:`run_export` will do unless files appear in between. A bad ``layout``
+    raises :class:`~photosort.core.export.layout.LayoutError`.
     """
     check_choice("mode", mode, MODES)
     check_choice("unsure", unsure, UNSURE_POLICIES)
+    layout = parse_layout(layout)
     root = Path(os.path.abspath(destination))
     check_destination(root)
-    items = list(items)
-    folders = _assign_folders(items, root, unsure == "folder", unsure_name)
+    items = one_folder_per_shot(list(items))  # a RAW and its JPEG twin go to one folder
     root_real = os.path.realpath(root)
+    skipped: dict[int, tuple[Path, str]] = {}
+    kept: list[tuple[int, Path, ExportItem]] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        source = Path(os.path.abspath(item.source))
+        reason = _skip_reason(source, item.category, mode, unsure == "folder", seen)
+        if reason is not None:
+            skipped[index] = (source, reason)
+        else:
+            kept.append((index, source, item))
+    unsure_base = _unsure_folder_base(unsure_name, sorted({i.category for i in items if i.category is not None}))
+    facts = [_facts(source, item, layout) for _, source, item in kept]
+    folders = _assign_folders(facts, root, layout, unsure_base)
     names = _NameBook(root)
     moves: list[PlannedMove] = []
-    skipped: list[tuple[Path, str]] = []
-    seen: set[str] = set()
-    for item in items:
-        source = Path(os.path.abspath(item.source))
-        reason = _skip_reason(source, item.category, mode, folders, root_real, seen)
+    for (index, source, _item), parts in zip(kept, folders, strict=True):
+        reason = _placement_problem(source, parts, mode, root_real)
         if reason is not None:
-            skipped.append((source, reason))
+            skipped[index] = (source, reason)
             continue
-        folder = folders[item.category]
-        target = root / folder / names.claim(folder, source.name)
+        folder = "/".join(parts)
+        target = root.joinpath(*parts, names.claim(folder, source.name))
         moves.append(PlannedMove(source, target, folder))
     for move in moves:
         _assert_planned_inside(root_real, move)
-    log.info("Planned %s of %d photos into %s", mode, len(moves), root)
-    return ExportPlan(root, mode, moves, skipped)
+    log.info("Planned %s of %d photos into %s (layout %s)", mode, len(moves), root, layout.template)
+    return ExportPlan(root, mode, moves, [skipped[i] for i in sorted(skipped)], layout.template)
 
 
 def check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -146,18 +178,43 @@ def _existing_entries(folder: Path) -> dict[str, _Existing]:
     return entries
 
 
-def _assign_folders(items: list[ExportItem], root: Path, with_unsure: bool, unsure_name: str) -> dict[str | None, str]:
-    """One folder per category (sorted for stable names), plus the unsure folder."""
-    categories = sorted({item.category for item in items if item.category is not None})
-    existing = _existing_entries(root)
+def _facts(source: Path, item: ExportItem, layout: Layout) -> PhotoFacts:
+    """What the layout needs of one photo; its file time is read only when a date is used and not given."""
+    when = item.taken
+    if when is None and layout.needs_capture_facts:
+        try:
+            when = file_time(os.stat(source).st_mtime_ns)
+        except OSError:
+            when = None
+    return PhotoFacts(item.category, when, item.camera, str(source.parent))
+
+
+def _assign_folders(facts: list[PhotoFacts], root: Path, layout: Layout, unsure_base: str) -> list[tuple[str, ...]]:
+    """Each photo's folder levels: at every level one folder per distinct value (sorted for stable names),
+    claimed against what that folder already holds, so two values never share a folder by accident."""
+    levels = [layout.folder_levels(f, unsure_base) for f in facts]
+    out: list[tuple[str, ...]] = [()] * len(facts)
+    if facts:
+        _claim_level(root, (), list(range(len(facts))), levels, out)
+    return out
+
+
+def _claim_level(root: Path, parent: tuple[str, ...], members: list[int],
+                 levels: list[list[tuple[LevelKey, str]]], out: list[tuple[str, ...]]) -> None:
+    depth = len(parent)
+    if depth == len(levels[members[0]]):
+        for member in members:
+            out[member] = parent
+        return
+    by_key: dict[LevelKey, list[int]] = {}
+    for member in members:
+        by_key.setdefault(levels[member][depth][0], []).append(member)
+    existing = _existing_entries(root.joinpath(*parent))
     claimed: set[str] = set()
-    folders: dict[str | None, str] = {}
-    for category in categories:
-        folders[category] = _claim_folder(safe_folder_name(category), existing, claimed)
-    if with_unsure and any(item.category is None for item in items):
-        base = _unsure_folder_base(unsure_name, categories)
-        folders[None] = _claim_folder(base, existing, claimed)
-    return folders
+    for key in sorted(by_key, key=level_sort_key):
+        group = by_key[key]
+        name = _claim_folder(levels[group[0]][depth][1], existing, claimed)
+        _claim_level(root, (*parent, name), group, levels, out)
 
 
 def _unsure_folder_base(unsure_name: str, categories: list[str]) -> str:
@@ -203,16 +260,9 @@ class _NameBook:
         return candidate
 
 
-def _skip_reason(
-    source: Path,
-    category: str | None,
-    mode: str,
-    folders: dict[str | None, str],
-    root_real: str,
-    seen: set[str],
-) -> str | None:
-    """Why this photo must not be exported, or None when it can be."""
-    if category not in folders:
+def _skip_reason(source: Path, category: str | None, mode: str, with_unsure: bool, seen: set[str]) -> str | None:
+    """Why this photo must not be exported whatever its folder, or None when it can be."""
+    if category is None and not with_unsure:
         return "unsure, left out"
     problem = _source_problem(source, mode)
     if problem is not None:
@@ -221,9 +271,13 @@ def _skip_reason(
     if key in seen:
         return "listed twice"
     seen.add(key)
-    folder = folders[category]
-    if os.path.realpath(source.parent) == os.path.join(root_real, folder):
-        return f"already in the folder {folder!r}"
+    return None
+
+
+def _placement_problem(source: Path, parts: tuple[str, ...], mode: str, root_real: str) -> str | None:
+    """Why this photo must not go to its folder, or None when it can."""
+    if os.path.realpath(source.parent) == os.path.join(root_real, *parts):
+        return f"already in the folder {'/'.join(parts)!r}"
     if mode != "move" and _lies_inside(source, root_real):
         return "it already lies inside the destination (copying it there again would duplicate it)"
     return None
@@ -264,11 +318,12 @@ def _is_plain_component(name: str) -> bool:
 
 
 def _assert_planned_inside(root_real: str, move: PlannedMove) -> None:
-    """Defence in depth: the planned folder must really be a child of the root."""
+    """Defence in depth: the planned folder must really be a descendant of the root, level by level."""
+    parts = move.parts
     parent_real = os.path.realpath(move.destination.parent)
     if (
-        parent_real != os.path.join(root_real, move.folder)
-        or not _is_plain_component(move.folder)
+        parent_real != os.path.join(root_real, *parts)
+        or not all(_is_plain_component(part) for part in parts)
         or not _is_plain_component(move.destination.name)
     ):
         raise ExportError(

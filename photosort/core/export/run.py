@@ -110,7 +110,7 @@ def _run_locked(
 ) -> ExportResult:
     run = _Run(plan, _prepare_root(plan.destination), ExportResult(skipped=list(plan.skipped), mode=plan.mode),
                existing=AlreadyThere(accept_links_to_source=plan.mode == "link"), marker=MarkerWriter(plan.destination))
-    clean_leftovers(plan.destination)
+    clean_leftovers(plan.destination, {move.destination.parent for move in plan.moves})
     if plan.mode == "move" and journal_dir is not None:
         run.journal = _start_journal(journal_dir, plan)
         run.result.journal = run.journal.path
@@ -287,28 +287,62 @@ def _journaled_move(run: _Run, move: PlannedMove, content: Content) -> Placed:
     return Placed(source, final, method)
 
 
+def target_folders(contents: JournalContents) -> set[Path]:
+    """Every folder a journaled move wrote into (or tried to), for cleaning up leftovers there."""
+    return {place.parent for entry in contents.entries for place in [entry.dst, *entry.candidates, *entry.temps]}
+
+
 def _ready_folder(run: _Run, folder: Path) -> None:
-    """Create the category folder if needed, then make sure it is a plain folder
-    right under the root: a link planted there must not redirect writes."""
-    if folder not in run.made_folders:
-        try:
-            os.mkdir(folder)
-            run.created_folders.append(folder)
-            if run.journal is not None:
-                run.journal.write({"op": "mkdir", "path": str(folder)})
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise FileProblem("destination", exc) from exc
-        run.made_folders.add(folder)
-    expected = os.path.join(run.root_real, folder.name)
+    """Create the target folder and those above it, top down, each made sure to be a
+    plain folder where the plan put it before anything is created inside it: a link
+    planted at any level must not redirect writes."""
+    parts = _parts_below_root(run, folder)
+    for depth in range(1, len(parts) + 1):
+        level = run.plan.destination.joinpath(*parts[:depth])
+        if level not in run.made_folders:
+            _make_folder(run, level)
+        _check_plain(run, level, os.path.join(run.root_real, *parts[:depth]))
+
+
+def _parts_below_root(run: _Run, folder: Path) -> tuple[str, ...]:
+    """``folder``'s levels below the root (``("Cats", "2019")``); a folder outside the root is refused."""
+    try:
+        relative = os.path.relpath(folder, run.plan.destination)
+    except ValueError:  # another drive (Windows)
+        _refuse(folder)
+    if relative == os.curdir:
+        return ()
+    parts = Path(relative).parts
+    if parts[0] == os.pardir or os.path.isabs(relative):
+        _refuse(folder)
+    return parts
+
+
+def _make_folder(run: _Run, folder: Path) -> None:
+    try:
+        os.mkdir(folder)
+        run.created_folders.append(folder)
+        if run.journal is not None:
+            run.journal.write({"op": "mkdir", "path": str(folder)})
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise FileProblem("destination", exc) from exc
+    run.made_folders.add(folder)
+
+
+def _check_plain(run: _Run, folder: Path, expected: str) -> None:
     if folder.is_symlink() or not folder.is_dir() or os.path.realpath(folder) != expected:
-        raise FileProblem(
-            "unsafe",
-            OSError(errno.ELOOP, "not a plain folder"),
-            reason=f"{folder} is a link or a file, not a plain folder, so nothing was "
-            "written through it: remove it or choose another destination",
-        )
+        _refuse(folder)
+
+
+def _refuse(folder: Path) -> NoReturn:
+    raise FileProblem(
+        "unsafe",
+        OSError(errno.ELOOP, "not a plain folder"),
+        reason=f"{folder} is a link or a file, not a plain folder, so nothing was "
+        "written through it: remove it or choose another destination",
+    )
 
 
 def _record_failure(run: _Run, source: Path, target: Path, reason: str) -> None:
@@ -390,7 +424,7 @@ def _resume_locked(journal: Path, progress: ProgressFn | None, cancel: CancelTok
     destination = Path(contents.header.get("destination") or _guess_root(contents))
     plan = ExportPlan(destination, "move", [], [])
     run = _Run(plan, _prepare_root(destination), result, Journal.reopen(journal), marker=MarkerWriter(destination))
-    clean_leftovers(destination)
+    clean_leftovers(destination, target_folders(contents))
     unfinished = [e for e in contents.entries if e.state not in ("done", "undone")]
     try:
         _resume_all(run, unfinished, contents.version, progress, cancel)

@@ -46,7 +46,7 @@ from .fileops import (
 from .journal import Entry, Journal, JournalContents, move_record, read_journal, require_journal
 from .lock import export_lock
 from .results import UndoResult
-from .run import each_step, new_place_of, photos
+from .run import each_step, new_place_of, photos, target_folders
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def _undo_locked(journal: Path, progress: ProgressFn | None, cancel: CancelToken
 def _clean_destination(contents: JournalContents) -> None:
     destination = contents.header.get("destination")
     if destination and os.path.isdir(destination):
-        clean_leftovers(Path(destination))
+        clean_leftovers(Path(destination), target_folders(contents))
 
 
 def _undo_entry(writer: Journal, entry: Entry, result: UndoResult, restore) -> None:
