@@ -186,6 +186,12 @@ class ProgressBar:
         sys.stderr.flush()
         self._shown = True
 
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         if self._shown:
             sys.stderr.write("\r" + " " * 100 + "\r")
@@ -276,11 +282,8 @@ def make_engine(args: argparse.Namespace):
 
 def index_quietly(engine, args: argparse.Namespace, cancel: CancelToken):
     """Bring the index up to date before answering; prints a bar only while there is work."""
-    bar = ProgressBar(not args.json)
-    try:
+    with ProgressBar(not args.json) as bar:
         report = engine.index(args.folder, progress=bar, cancel=cancel)
-    finally:
-        bar.close()
     for notice in engine.notices():
         print(f"photosort: {printable(notice)}", file=sys.stderr)
     return report
@@ -334,13 +337,25 @@ def check_target_accuracy(args: argparse.Namespace) -> None:
             raise UsageError(TARGET_NEEDS_CLASSIFIER)
 
 
-def cmd_sort(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
+def sort_indexed(args: argparse.Namespace, engine, cancel: CancelToken, check: Callable[[], object] | None = None):
+    """The folder indexed and sorted as the arguments say: (library, SortResult), or None when cancelled.
+
+    ``check`` validates other arguments after the sorting ones and before any indexing (a usage error costs nothing).
+    """
     sorting = sorting_from(args)
     check_target_accuracy(args)
+    if check is not None:
+        check()
     library = open_indexed(engine, args, cancel)
     if library is None:
+        return None
+    return library, library.sort(sorting, args.threshold, args.target_accuracy)
+
+
+def cmd_sort(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
+    if (sorted_ := sort_indexed(args, engine, cancel)) is None:
         return EXIT_CANCELLED
-    result = library.sort(sorting, args.threshold, args.target_accuracy)
+    _, result = sorted_
 
     def human() -> None:
         for name, count in result.counts().items():
@@ -369,11 +384,8 @@ def cmd_train(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
 def train_from_keywords(args: argparse.Namespace, library, cancel: CancelToken) -> int:
     from .core.keywords import train_from_keywords as train
 
-    bar = ProgressBar(not args.json)
-    try:
+    with ProgressBar(not args.json) as bar:
         done = train(library, args.classifier, args.from_keywords, progress=bar, cancel=cancel)
-    finally:
-        bar.close()
 
     def human() -> None:
         print(done.found.describe())
@@ -450,13 +462,10 @@ def cmd_search(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
 def cmd_export(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
     from .core.export import ExportStopped, parse_layout
 
-    sorting = sorting_from(args)
-    check_target_accuracy(args)
-    parse_layout(args.layout)  # a mistyped template is said before any indexing
-    library = open_indexed(engine, args, cancel)
-    if library is None:
+    # A mistyped layout template is said before any indexing.
+    if (sorted_ := sort_indexed(args, engine, cancel, check=lambda: parse_layout(args.layout))) is None:
         return EXIT_CANCELLED
-    result = library.sort(sorting, args.threshold, args.target_accuracy)
+    library, result = sorted_
     plan = library.plan_export(result, args.destination, mode=args.op, unsure=args.unsure, layout=args.layout,
                                include_rejected=args.include_rejected)
     filing = {} if result.filing is None else {"auto_filing": result.filing.to_json(result.classes)}
@@ -530,12 +539,9 @@ def cmd_tag(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
         raise UsageError("Give the folder of the photos to tag, e.g. photosort tag ~/Pictures --classifier trips.")
     if args.classifier is None and args.categories is None:
         raise UsageError("Say how to sort the photos: --classifier NAME or --categories \"beach, forest\".")
-    sorting = sorting_from(args)
-    check_target_accuracy(args)
-    library = open_indexed(engine, args, cancel)
-    if library is None:
+    if (sorted_ := sort_indexed(args, engine, cancel)) is None:
         return EXIT_CANCELLED
-    result = library.sort(sorting, args.threshold, args.target_accuracy)
+    library, result = sorted_
     if result.filing is not None and not args.json:
         print(result.filing.describe())
     bar = ProgressBar(not args.json)
@@ -561,11 +567,8 @@ def undo_tagging(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
                          "--into or --dry-run.")
     folder = resolve_root(args.folder) if args.folder else None
     journal = tagging.latest_tag_journal(engine.settings.journal_dir, folder)
-    bar = ProgressBar(not args.json)
-    try:
+    with ProgressBar(not args.json) as bar:
         result = tagging.undo_tagging(journal, progress=bar, cancel=cancel)
-    finally:
-        bar.close()
     emit(args, result.to_json(), lambda: print(result.describe()))
     return EXIT_CANCELLED if result.cancelled else EXIT_OK
 
@@ -580,11 +583,8 @@ def cmd_undo(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
         if not pending:
             raise ExportError("There is no export that moved photos to undo.")
         journal = pending[-1]
-    bar = ProgressBar(not args.json)
-    try:
+    with ProgressBar(not args.json) as bar:
         result = engine.undo_move(journal, cancel=cancel, progress=bar)
-    finally:
-        bar.close()
 
     def human() -> None:
         print(f"Put {plural(result.restored, 'photo')} back where they were.")

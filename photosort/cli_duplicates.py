@@ -60,11 +60,8 @@ def cmd_duplicates(args: argparse.Namespace, engine, cancel: CancelToken) -> int
     library = open_folders(engine, args, cancel)
     if library is None:
         return EXIT_CANCELLED
-    bar = ProgressBar(not args.json)
-    try:
+    with ProgressBar(not args.json) as bar:
         groups = review(library, args.sensitivity, bursts=args.bursts, progress=bar, cancel=cancel)
-    finally:
-        bar.close()
     newly = reject_others(library, groups) if args.reject_others else 0
     if args.reject_others:
         groups = _with_rejections(library, groups)
@@ -127,11 +124,8 @@ def cmd_trash_rejected(args: argparse.Namespace, engine, cancel: CancelToken) ->
     if not args.yes and not _confirmed(len(todo)):
         print("Nothing was moved.", file=sys.stderr)
         return EXIT_OK
-    bar = ProgressBar(not args.json)
-    try:
+    with ProgressBar(not args.json) as bar:
         report = trash_rejected(library, progress=bar, cancel=cancel)
-    finally:
-        bar.close()
 
     def human() -> None:
         print(f"Moved {plural(len(report.trashed), 'rejected photo')} to the trash (the trash can put them back).")

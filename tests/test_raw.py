@@ -17,6 +17,7 @@ from photo_factory import draw_photo
 from PIL import Image
 
 from photosort.bench.dng import DngOptions, write_dng
+from photosort.bench.fidelity import fast_path_fidelity
 from photosort.core import raw as raw_module
 from photosort.core.decode import DecodeError, Preprocess, decode_or_reason, decode_photo, model_input, read_capture_facts
 from photosort.core.display import display_image
@@ -76,10 +77,10 @@ def test_a_raw_is_indexed_from_its_embedded_preview(raws: dict[str, Path], uprig
 
 @needs_rawpy
 @pytest.mark.parametrize("kind", ["thumbnail-only", "no-preview"])
-def test_a_raw_whose_preview_is_too_small_or_absent_is_developed_at_half_size(
+def test_a_raw_whose_preview_is_too_small_or_absent_is_binned_from_its_sensor_data(
         raws: dict[str, Path], upright: Image.Image, kind: str) -> None:
     decoded = decode_photo(str(raws[kind]), PREP)
-    assert decoded.source == "raw-half-size"
+    assert decoded.source == "raw-binned"
     assert (decoded.width, decoded.height) == upright.size
     assert mean_abs_diff(decoded.pixels, model_input(upright, PREP)) < 4.0
     assert decoded.facts.taken is not None  # from the RAW's own tags
@@ -94,6 +95,34 @@ def test_a_raw_taken_sideways_or_upside_down_is_embedded_upright(
     assert mean_abs_diff(decoded.pixels, model_input(upright, PREP)) < 4.0
     full = decode_photo(str(raws[kind]), PREP, fast=False)  # LibRaw's own full development, as reference
     assert full.source == "full" and mean_abs_diff(decoded.pixels, full.pixels) < 4.0
+
+
+@needs_rawpy
+def test_a_sensor_libraw_must_demosaic_itself_is_developed_by_libraw(raws: dict[str, Path], monkeypatch,
+                                                                    upright: Image.Image) -> None:
+    """X-Trans, 4-colour and other non-Bayer sensors: bayer_layout says None, LibRaw develops at half size."""
+    monkeypatch.setattr(raw_module, "bayer_layout", lambda raw: None)
+    decoded = decode_photo(str(raws["thumbnail-only-rot8"]), PREP)
+    assert decoded.source == "raw-half-size" and (decoded.width, decoded.height) == upright.size
+    assert mean_abs_diff(decoded.pixels, model_input(upright, PREP)) < 4.0
+
+
+@needs_rawpy
+def test_the_binned_sensor_data_embeds_like_libraws_full_development(raws: dict[str, Path], tmp_path: Path) -> None:
+    """photosort bench's fidelity check on the binned path, with a pixel stand-in for the encoder; the 1280 px
+    DNG held sideways is binned in blocks of 2 x 2 Bayer cells (the 640 px ones in single cells)."""
+    from test_fast_paths import pixel_embed
+
+    sideways = scene((1280, 960), seed=3)
+    big = write_dng(tmp_path / "IMG_big.DNG", sideways, DngOptions(preview_long_side=None, orientation=6))
+    decoded = decode_photo(str(big), PREP)
+    assert (decoded.width, decoded.height) == sideways.size  # upright
+    full = decode_photo(str(big), PREP, fast=False)  # LibRaw brightens this one too: its cloud is under 1 %
+    assert mean_abs_diff(decoded.pixels, full.pixels) < 4.0
+    found = fast_path_fidelity([str(raws["no-preview"]), str(raws["thumbnail-only-rot8"]), str(big)], PREP,
+                               pixel_embed)
+    assert list(found) == ["raw-binned"] and found["raw-binned"].photos == 3
+    assert found["raw-binned"].cosine_worst > 0.995 and found["raw-binned"].pixel_diff < 4.0
 
 
 @needs_rawpy

@@ -2,7 +2,7 @@
 
 Indexing takes the cheapest source that is big enough (a JPEG's DCT-scaled
 draft, a camera's MPF preview, a HEIC's embedded thumbnail, a RAW's embedded
-preview or its half-size development; see ``Upright.source`` in
+preview, its binned sensor data or LibRaw's half-size development; see ``Upright.source`` in
 :mod:`photosort.core.decode`). Each is compared here with
 ``decode_photo(..., fast=False)``, which decodes every pixel, through the same
 encoder: the cosine of the two unit vectors per photo, and the mean absolute

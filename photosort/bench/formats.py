@@ -10,7 +10,7 @@ the default precision mode on one device, with the model loaded once:
 * the indexing rate (the real indexer into a throw-away cache, over at least
   three batches) and its ratio to JPEG's,
 * which source served each photo (``jpeg-draft``, ``heif-thumbnail``,
-  ``raw-preview``, ``raw-half-size``, ``full``, ...), and
+  ``raw-preview``, ``raw-binned``, ``raw-half-size``, ``full``, ...), and
 * each fast path's fidelity against a full decode (:mod:`.fidelity`).
 
 Without a folder the photos are written per format (:mod:`.format_photos`);

@@ -99,7 +99,7 @@ class Upright(NamedTuple):
     height: int
     facts: CaptureFacts
     # The cheapest source that served: "jpeg-draft" (DCT-scaled), "mpf-preview", "heif-thumbnail",
-    # "raw-preview", "raw-half-size", or "full" (every pixel of the photo decoded).
+    # "raw-preview", "raw-binned", "raw-half-size", or "full" (every pixel of the photo decoded).
     source: str = "full"
 
 

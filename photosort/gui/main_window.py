@@ -59,6 +59,7 @@ from ..core.scan import is_photo_name
 from ..core.wording import byte_size, plural
 from .actions import add_action
 from .classifier_actions import ClassifierActions
+from .duplicates_actions import DuplicatesActions
 from .empty_state import EmptyState
 from .export_dialog import MOVE_EXPORTS_MENU, UNDO_MOVE_ACTION, ExportDialog
 from .file_manager import copy_path, open_in_default_app, show_in_file_manager
@@ -76,9 +77,10 @@ from .search_field import SearchField
 from .settings_dialog import SettingsDialog
 from .shortcuts_dialog import SHEET_NAME, ShortcutsDialog
 from .side_panel import SidePanel
+from .tagging_actions import TaggingActions
 from .task_runner import Failure, Task, TaskKind
 from .thumbnail_cache import ThumbnailCache
-from .worker import JobResult, PhotoBatch, PhotoDates, Scores, SearchResults, WorkerClient
+from .worker import JobResult, PhotoBatch, PhotoDates, Scores, SearchResults, TagRequest, WorkerClient
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +172,13 @@ class MainWindow(QMainWindow):
         self.problems_dialog = ProblemsDialog(self.problems_model, self)
         self.labeller = Labeller(self.model, self.worker, self)
         self._build_central()
+        self.duplicates = DuplicatesActions(self, self.worker, self.message_bar, self.settings, db_lock)
+        self.stack.addWidget(self.duplicates.view)
+        self.duplicates.view.backRequested.connect(self.show_grid)
+        self.indexingDone.connect(lambda _result: self.duplicates.refresh_if_shown())
         self.moves = MoveJournals(self, self.worker, self.message_bar)
+        self.tagging = TaggingActions(self, self.worker, self.message_bar, lambda: TagRequest(  # the export's sorting
+            self.classifiers.active, self.panel.threshold(), self.classifiers.dial.target_accuracy()))
         self.watcher = FolderWatcher(self)
         self.watcher.changed.connect(self._on_folders_changed)
         self._rescan_waiting = False  # the folders changed while indexing: look again once it ends
@@ -301,6 +309,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &Recent")
         file_menu.addSeparator()
         self.export_action = add_action(file_menu, "&Export Sorted Folders…", self.open_export_dialog, "Ctrl+E")
+        file_menu.addAction(self.tagging.write_action)
         file_menu.addSeparator()
         self.rescan_action = add_action(file_menu, "Res&can Folders", self.rescan, "F5")
         self.cancel_action = add_action(file_menu, "&Stop Indexing", self.cancel_indexing, "Ctrl+.")
@@ -324,6 +333,7 @@ class MainWindow(QMainWindow):
         add_action(edit_menu, "&Find…", self._focus_search, QKeySequence.StandardKey.Find)
         edit_menu.addSeparator()
         self.journals_action = add_action(edit_menu, UNDO_MOVE_ACTION, self.moves.open_dialog)
+        edit_menu.addAction(self.tagging.undo_action)
         edit_menu.addSeparator()
         self.settings_action = add_action(edit_menu, "&Settings…", self.open_settings, "Ctrl+,")
         self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
@@ -352,6 +362,11 @@ class MainWindow(QMainWindow):
         add_action(view_menu, "S&maller Thumbnails", lambda: self._zoom(-1), QKeySequence.StandardKey.ZoomOut)
         view_menu.addSeparator()
         add_action(view_menu, "Unreadable &Photos…", self.show_problems)
+        view_menu.addSeparator()
+        self.duplicates_action = add_action(view_menu, "&Duplicates", self.toggle_duplicates, "Ctrl+D")
+        self.duplicates_action.setCheckable(True)
+        self.stack.currentChanged.connect(
+            lambda _i: self.duplicates_action.setChecked(self.stack.currentWidget() is self.duplicates.view))
 
         self.classifiers = ClassifierActions(self, self.worker, self.model, self.view, self.panel, self.labeller,
                                              self.message_bar, self.prefs)
@@ -782,6 +797,24 @@ class MainWindow(QMainWindow):
         self.thumbnails.prefetch([self.model.photo_id(r) for r in reversed(visible)])
 
     # ---- dialogs ------------------------------------------------------------------------------
+    def toggle_duplicates(self) -> None:
+        """View ▸ Duplicates: near-duplicates and bursts of the open folders, or back to the grid."""
+        if self.stack.currentWidget() is self.duplicates.view:
+            self.show_grid()
+            return
+        if not self._folders:
+            self.duplicates_action.setChecked(False)
+            self.message_bar.show_message("Open a folder of photos first; then look for near-duplicates in it.",
+                                          "info", ("Open Folder…", self.choose_folder))
+            return
+        self.stack.setCurrentWidget(self.duplicates.view)
+        self.duplicates.refresh()
+        self.duplicates.view.focus_photos()
+
+    def show_grid(self) -> None:
+        self.stack.setCurrentWidget(self.grid_page if self._folders else self.empty_state)
+        self.view.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
     def _preview_current(self) -> None:
         self.open_preview(self.view.currentIndex())
 
@@ -849,7 +882,7 @@ class MainWindow(QMainWindow):
     def show_shortcuts(self) -> ShortcutsDialog:
         grid_keys = [*self.classifiers.label_actions, self.classifiers.unlabel_action, self.preview_action,
                      self.regroup_action]
-        dialog = ShortcutsDialog(self, grid_keys)
+        dialog = ShortcutsDialog(self, grid_keys, [("In the Duplicates view", self.duplicates.view.key_actions)])
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog
@@ -955,4 +988,5 @@ class MainWindow(QMainWindow):
         """Stop the worker after its current batch (or photo being exported) and wait for both threads."""
         self.worker.shutdown()
         self.thumbnails.shutdown()
+        self.duplicates.shutdown()
         QThreadPool.globalInstance().waitForDone(5000)

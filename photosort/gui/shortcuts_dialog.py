@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QMainWindow, QMenu, QTreeWidget, QTreeWidgetItem, QVBoxLayout
 
@@ -29,8 +31,10 @@ def _menu_shortcuts(menu: QMenu) -> list[tuple[str, str]]:
     return rows
 
 
-def shortcut_sections(window: QMainWindow, grid_actions: list[QAction]) -> list[tuple[str, list[tuple[str, str]]]]:
-    """(section, [(what, keys)]): one section per menu, then the keys of the photo grid."""
+def shortcut_sections(window: QMainWindow, grid_actions: list[QAction],
+                      more: Sequence[tuple[str, list[QAction]]] = ()) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(section, [(what, keys)]): one section per menu, then the keys of the photo grid, then ``more`` (the keys of
+    other views: (title, actions))."""
     sections = []
     for action in window.menuBar().actions():
         menu = action.menu()
@@ -40,13 +44,18 @@ def shortcut_sections(window: QMainWindow, grid_actions: list[QAction]) -> list[
     grid = [(_text(a), _keys(a)) for a in grid_actions if _keys(a)]
     if grid:
         sections.append(("In the photo grid", grid))
+    for title, actions in more:
+        rows = [(_text(a), _keys(a)) for a in actions if _keys(a)]
+        if rows:
+            sections.append((title, rows))
     return sections
 
 
 class ShortcutsDialog(QDialog):
     """A two-column sheet: what, and its keys."""
 
-    def __init__(self, window: QMainWindow, grid_actions: list[QAction]) -> None:
+    def __init__(self, window: QMainWindow, grid_actions: list[QAction],
+                 more: Sequence[tuple[str, list[QAction]]] = ()) -> None:
         super().__init__(window)
         self.setWindowTitle("Keyboard Shortcuts")
         self.resize(460, 560)
@@ -54,7 +63,7 @@ class ShortcutsDialog(QDialog):
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Action", "Keys"])
         self.tree.setRootIsDecorated(False)
-        for section, rows in shortcut_sections(window, grid_actions):
+        for section, rows in shortcut_sections(window, grid_actions, more):
             header = QTreeWidgetItem([section, ""])
             font = header.font(0)
             font.setBold(True)

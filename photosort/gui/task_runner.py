@@ -42,6 +42,8 @@ class TaskKind(enum.Enum):
     TRAIN = "train"  # label photos from their keywords and train a classifier
     DUPLICATES = "duplicates"  # find near-duplicates and bursts, each with a suggested keeper
     TRASH = "trash"  # move the photos rejected as duplicates to the system's trash
+    TAG = "tag"  # the sorting as keywords in XMP sidecars: read them (the plan), then write them
+    UNTAG = "untag"  # put the sidecars of a tagging back as they were
 
 
 @dataclass(frozen=True, eq=False)

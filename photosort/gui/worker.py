@@ -46,13 +46,15 @@ from ..core.classifiers import TrainReport, describe_import
 from ..core.config import Settings
 from ..core.duplicates import DuplicateGroup, PhotoGroup
 from ..core.engine import Engine
-from ..core.errors import ClassifierError, ExportError, FolderError, PhotosortError
+from ..core.errors import ClassifierError, ExportError, FolderError, PhotosortError, TaggingError
 from ..core.export import DEFAULT_LAYOUT, ExportPlan, journal_info, journal_state, pending_journals
 from ..core.indexer import IndexReport, PipelineOptions
 from ..core.keywords import KeywordTraining, train_from_keywords
-from ..core.library import Library, Sorting
+from ..core.library import Library, Sorting, SortResult
 from ..core.progress import CancelToken, ProgressFn
 from ..core.rejects import Decision, TrashReport
+from ..core.tagging import TagPlan, TagResult, TagUndoResult, latest_tag_journal, plan_tagging, run_tagging, tag_journals
+from ..core.tagging import undo_tagging as undo_tags
 from ..core.zeroshot import Category
 from .task_runner import Failure, Task, TaskKind, TaskRunner
 
@@ -159,6 +161,15 @@ class ExportPreview:
 
 
 @dataclass(frozen=True)
+class TagRequest:
+    """Which sorting to write as keywords: the one the grid shows, asked for as the export dialog asks for it."""
+
+    classifier: str  # "" for the typed categories, else a classifier's name
+    threshold: float
+    target_accuracy: float | None = None  # the accuracy dial's target, where the classifier has an estimate
+
+
+@dataclass(frozen=True)
 class DuplicateReview:
     """Near-duplicate and burst groups, each with its keeper and the user's decisions (``review`` numbers the
     search that found them: decisions made later come back with the same number)."""
@@ -209,6 +220,7 @@ class EngineWorker(QObject):
     searchResults = Signal(object)  # SearchResults
     classifierNameTaken = Signal(str, str, str)  # file, the name in it (taken), a free name to suggest
     duplicatesUpdated = Signal(object)  # DuplicateReview: the groups again after keep/reject decisions
+    tagJournalsListed = Signal(list)  # [str]: the taggings that can be undone, oldest first
 
     def __init__(self, settings: Settings, options: PipelineOptions | None, db_lock: threading.Lock,
                  tasks: TaskRunner) -> None:
@@ -369,6 +381,48 @@ class EngineWorker(QObject):
             return done
 
         self.tasks.run(task, work)
+
+    # ---- keywords into XMP sidecars (``photosort tag``; tasks: they read or write every photo's sidecars) ----
+    @Slot(object, object)
+    def plan_tagging(self, task: Task, request: TagRequest) -> None:
+        """Read the sidecars and say what writing the grid's sorting as keywords would change; nothing is written."""
+        def work(progress: ProgressFn, cancel: CancelToken) -> TagPlan:
+            result = self._sort_shown(request.classifier, request.threshold, request.target_accuracy, TaggingError,
+                                      "and write them as keywords")
+            return plan_tagging(result, self._library_().roots, progress=progress, cancel=cancel)
+
+        self.tasks.run(task, work)
+
+    @Slot(object, object)
+    def write_tags(self, task: Task, plan: TagPlan) -> None:
+        """Carry out the plan the user confirmed; a sidecar changed since it was read is skipped, not clobbered."""
+        def work(progress: ProgressFn, cancel: CancelToken) -> TagResult:
+            return run_tagging(plan, self._settings.journal_dir, progress=progress, cancel=cancel)
+
+        self.tasks.run(task, work)
+        self._list_tag_journals()
+
+    @Slot(object, str)
+    def undo_tagging(self, task: Task, journal: str) -> None:
+        """Put the sidecars of a tagging back as they were (``journal`` "": the last one, as ``tag --undo``)."""
+        def work(progress: ProgressFn, cancel: CancelToken) -> TagUndoResult:
+            path = Path(journal) if journal else latest_tag_journal(self._settings.journal_dir)
+            return undo_tags(path, progress=progress, cancel=cancel)
+
+        self.tasks.run(task, work)
+        self._list_tag_journals()
+
+    @Slot()
+    def list_tag_journals(self) -> None:
+        self._list_tag_journals()
+
+    def _list_tag_journals(self) -> None:
+        try:
+            journals = [str(p) for p in tag_journals(self._settings.journal_dir)]
+        except Exception as exc:
+            self.failed.emit(Failure.of(exc))
+            return
+        self.tagJournalsListed.emit(journals)
 
     # ---- duplicates (the review and the trash are tasks; decisions run from the mailbox) ----------------
     @Slot(object, float, bool)
@@ -722,16 +776,23 @@ class EngineWorker(QObject):
     # ---- exports --------------------------------------------------------------------------------
     def _plan(self, choice: ExportRequest) -> ExportPlan:
         """The plan of exactly what the grid shows: the library's sorting, labels winning, for every folder open."""
+        result = self._sort_shown(choice.classifier, choice.threshold, choice.target_accuracy, ExportError,
+                                  "into folders")
+        self._unsure_rule = unsure_below(result.filing, choice.threshold)
+        return self._library_().plan_export(result, choice.destination, mode=choice.mode, unsure=choice.unsure,
+                                   layout=choice.layout, include_rejected=choice.include_rejected)
+
+    def _sort_shown(self, classifier: str, threshold: float, target_accuracy: float | None,
+                    error: type[PhotosortError], purpose: str) -> SortResult:
+        """The sorting the grid shows, one rule for export and tagging alike (so both give the same answer): the
+        library's sorting, labels winning, every folder open; ``error`` says why there is none."""
         library = self._library_()
         if not library.roots or not len(library):
-            raise ExportError("Open a folder of photos first.")
-        sorting = self._sorting(choice.classifier)
+            raise error("Open a folder of photos first.")
+        sorting = self._sorting(classifier)
         if not sorting.classifier and not sorting.categories:
-            raise ExportError("Type some categories (or choose a classifier) to sort the photos into folders.")
-        result = library.sort(sorting, choice.threshold, choice.target_accuracy, require_estimate=False)
-        self._unsure_rule = unsure_below(result.filing, choice.threshold)
-        return library.plan_export(result, choice.destination, mode=choice.mode, unsure=choice.unsure,
-                                   layout=choice.layout, include_rejected=choice.include_rejected)
+            raise error(f"Type some categories (or choose a classifier) to sort the photos {purpose}.")
+        return library.sort(sorting, threshold, target_accuracy, require_estimate=False)
 
     def _list_journals(self) -> None:
         try:
@@ -769,6 +830,10 @@ class WorkerClient(QObject):
     _train_keywords = Signal(object, str, list)
     _review_duplicates = Signal(object, float, bool)
     _trash_rejected = Signal(object)
+    _plan_tagging = Signal(object, object)
+    _write_tags = Signal(object, object)
+    _undo_tagging = Signal(object, str)
+    _tag_journals = Signal()
 
     def __init__(self, settings: Settings, options: PipelineOptions | None, db_lock: threading.Lock,
                  parent: QObject | None = None) -> None:
@@ -793,6 +858,10 @@ class WorkerClient(QObject):
         self._train_keywords.connect(self.worker.train_from_keywords)
         self._review_duplicates.connect(self.worker.review_duplicates)
         self._trash_rejected.connect(self.worker.trash_rejected)
+        for signal, slot in ((self._plan_tagging, self.worker.plan_tagging), (self._write_tags, self.worker.write_tags),
+                             (self._undo_tagging, self.worker.undo_tagging),
+                             (self._tag_journals, self.worker.list_tag_journals)):
+            signal.connect(slot)
         self._generation = 0
         self._export_request = 0
         self._search_request = 0
@@ -915,6 +984,27 @@ class WorkerClient(QObject):
         task = self.tasks.submit(TaskKind.TRAIN)
         self._train_keywords.emit(task, name, list(patterns))
         return task
+
+    # ---- keywords into XMP sidecars ---------------------------------------------------------------------
+    def plan_tagging(self, request: TagRequest) -> Task:
+        """Queue reading the sidecars for what writing ``request``'s sorting would change (the TagPlan)."""
+        task = self.tasks.submit(TaskKind.TAG)
+        self._plan_tagging.emit(task, request)
+        return task
+
+    def write_tags(self, plan: TagPlan) -> Task:
+        task = self.tasks.submit(TaskKind.TAG)
+        self._write_tags.emit(task, plan)
+        return task
+
+    def undo_tagging(self, journal: str = "") -> Task:
+        """Queue putting back the sidecars of the tagging ``journal`` ("": the last one)."""
+        task = self.tasks.submit(TaskKind.UNTAG)
+        self._undo_tagging.emit(task, journal)
+        return task
+
+    def list_tag_journals(self) -> None:
+        self._tag_journals.emit()
 
     # ---- duplicates ----------------------------------------------------------------------------------
     def review_duplicates(self, sensitivity: float, bursts: bool) -> Task:
