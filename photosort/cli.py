@@ -494,7 +494,8 @@ def plan_to_json(plan) -> dict:
         "dry_run": True,
         "layout": plan.layout,
         "folders": plan.counts(),
-        "moves": [{"source": str(m.source), "destination": str(m.destination)} for m in plan.moves],
+        "moves": [{"source": str(m.source), "destination": str(m.destination), "sidecars": [str(s) for s in m.sidecars]}
+                  for m in plan.moves],
         "skipped": [{"path": str(p), "reason": r} for p, r in plan.skipped],
     }
 
@@ -504,7 +505,10 @@ def describe_plan(plan) -> str:
 
     verb = {"copy": "copy", "move": "move", "link": "link"}[plan.mode]
     layout = f" as {plan.layout}" if plan.layout != DEFAULT_LAYOUT else ""
-    lines = [f"Would {verb} {plural(len(plan.moves), 'photo')} into {display_path(plan.destination)}{layout}:"]
+    from .core.export.results import sidecars_note
+
+    lines = [f"Would {verb} {plural(len(plan.moves), 'photo')}{sidecars_note(plan.sidecar_count())} into "
+             f"{display_path(plan.destination)}{layout}:"]
     lines += [printable(line) for line in describe_tree(plan.counts())]
     if plan.skipped:
         lines.append(f"{len(plan.skipped):>7}  skipped (unreadable, unsure, rejected or already in place)")
@@ -513,12 +517,18 @@ def describe_plan(plan) -> str:
 
 
 def describe_result(result, plan) -> str:
+    from .core.export.results import sidecar_failures_note, sidecars_note
+
     verb = {"copy": "Copied", "move": "Moved", "link": "Linked"}[plan.mode]
     already = f"; {plural(len(result.already), 'photo')} already there" if result.already else ""
-    lines = [f"{verb} {plural(result.done, 'photo')} into {display_path(plan.destination)}{already}."]
+    lines = [f"{verb} {plural(result.done, 'photo')}{sidecars_note(result.sidecars)} into "
+             f"{display_path(plan.destination)}{already}."]
     if result.failed:
         lines.append(f"{len(result.failed)} could not be exported:")
         lines += [f"  {display_path(path)}: {printable(reason)}" for path, reason in result.failed[:20]]
+    if result.sidecars_failed:
+        lines.append(sidecar_failures_note(result.sidecars_failed))
+        lines += [f"  {display_path(path)}: {printable(reason)}" for path, reason in result.sidecars_failed[:20]]
     if result.skipped:
         lines.append(f"{len(result.skipped)} skipped (unreadable, unsure, rejected or already in place).")
     if result.cancelled:
@@ -587,10 +597,12 @@ def cmd_undo(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
         result = engine.undo_move(journal, cancel=cancel, progress=bar)
 
     def human() -> None:
-        print(f"Put {plural(result.restored, 'photo')} back where they were.")
+        from .core.export.results import sidecars_note
+
+        print(f"Put {plural(result.restored, 'photo')}{sidecars_note(result.sidecars)} back where they were.")
         for original, instead in result.renamed:
             print(f"  {display_path(original)} was taken by another file; restored as {display_path(instead)}")
-        for path, reason in result.failed:
+        for path, reason in [*result.failed, *result.sidecars_failed]:
             print(f"  could not restore {display_path(path)}: {printable(reason)}")
 
     emit(args, result.to_json(), human)

@@ -13,8 +13,12 @@ decided by the seed alone, never by timing. After every step:
 * after a step that was not killed, no temporary file or name reservation is
   left anywhere.
 
+Some photos have an XMP sidecar (``p00.jpg.xmp`` or ``p01.xmp``), which the
+export carries along: each sidecar obeys the same rule (at most once in the
+library, at most once in the destination, never lost).
+
 At the end every move is undone, newest first, and every photo is back in the
-library exactly once. Odd seeds export with the nested layout
+library exactly once, each sidecar beside it under its own name. Odd seeds export with the nested layout
 ``{category}/{year}`` (more folders made, recorded and removed), even ones with
 the default ``{category}``. A killed undo is followed by undo again (what a user
 does), since the temporary files of a copy back lie in the library.
@@ -55,6 +59,7 @@ class World:
     journal_dir: Path
     originals: set[str]
     categories: dict[str, str | None]
+    sidecars: dict[Path, tuple[Path, str]] = field(default_factory=dict)  # sidecar -> (its photo, its content)
     history: list[str] = field(default_factory=list)
     layout: str = "{category}"
 
@@ -70,9 +75,23 @@ def make_world(tmp_path: Path, rng: random.Random) -> World:
         draw_photo(kinds[i % len(kinds)], size=(48, 32), seed=i).save(folder / name, quality=80)
         categories[digest(folder / name)] = rng.choice(["Cats", "Dogs", None])
     destination = library / "Sorted" if rng.random() < 0.5 else tmp_path / "out"
+    sidecars = add_sidecars(library)
     originals = {digest(path) for path in files_under(library)}
-    assert len(originals) == PHOTOS
-    return World(library, destination, tmp_path / "data" / "journals", originals, categories)
+    assert len(originals) == PHOTOS + len(sidecars)
+    return World(library, destination, tmp_path / "data" / "journals", originals, categories, sidecars=sidecars)
+
+
+def add_sidecars(library: Path) -> dict[Path, tuple[Path, str]]:
+    """``p00.jpg.xmp`` (darktable's naming) for every third photo, ``p01.xmp`` (Lightroom's) for the next."""
+    sidecars = {}
+    for photo in sorted(library.rglob("p*.jpg")):
+        number = int(photo.stem[1:])
+        if number % 3 == 2:
+            continue
+        sidecar = photo.with_name(photo.name + ".xmp" if number % 3 == 0 else photo.stem + ".xmp")
+        sidecar.write_bytes(f"<x:xmpmeta>{photo.name}</x:xmpmeta>".encode())
+        sidecars[sidecar] = (photo, digest(sidecar))
+    return sidecars
 
 
 def digest(path: Path) -> str:
@@ -135,12 +154,12 @@ def check(world: World, completed: bool) -> None:
             leftovers.append(path)
             continue
         content = digest(path)
-        assert content in world.originals, f"{path} holds no photo of the library; {world.history}"
+        assert content in world.originals, f"{path} holds no photo or sidecar of the library; {world.history}"
         region = "destination" if inside(path, world.destination) else "library"
         counts.setdefault(content, {"library": [], "destination": []})[region].append(path)
     for content in world.originals:
         places = counts.get(content, {"library": [], "destination": []})
-        assert places["library"] or places["destination"], f"a photo was lost; {world.history}"
+        assert places["library"] or places["destination"], f"a photo or sidecar was lost; {world.history}"
         assert len(places["library"]) <= 1, f"duplicate in the library: {places['library']}; {world.history}"
         assert len(places["destination"]) <= 1, f"duplicate in the destination: {places['destination']}; {world.history}"
     if completed:
@@ -174,3 +193,6 @@ def test_exports_kills_reruns_and_undos_keep_every_photo_exactly_once(tmp_path: 
         check(world, completed=True)
     library = [digest(p) for p in files_under(world.library) if not inside(p, world.destination)]
     assert sorted(library) == sorted(world.originals), f"every photo is back exactly once; {world.history}"
+    for sidecar, (photo, content) in world.sidecars.items():
+        assert sidecar.is_file() and digest(sidecar) == content, f"{sidecar} is not back; {world.history}"
+        assert photo.is_file(), f"{sidecar} is back, but not beside its photo {photo}; {world.history}"

@@ -29,17 +29,21 @@ import logging
 import os
 import secrets
 import stat
-from collections import Counter
 from contextlib import suppress
 from pathlib import Path
 
 from .errors import SidecarError
 from .export.fileops import discard, fsync_dir
+from .sidecar_names import (  # the naming rule; tagging imports it from here
+    Listings,
+    existing_sidecars,
+    full_name,
+    sidecars_beside,
+)
 from .xmp import MAX_PACKET_BYTES
 
 log = logging.getLogger(__name__)
 
-SIDECAR_SUFFIX = ".xmp"
 _NO_HARDLINK = frozenset(c for c in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOSYS,
                                      getattr(errno, "ENOTSUP", None), getattr(errno, "EOPNOTSUPP", None)) if c)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -56,50 +60,7 @@ def digest(data: bytes | None) -> str | None:
     return None if data is None else hashlib.blake2b(data).hexdigest()
 
 
-# ---- naming --------------------------------------------------------------------------------------
-def full_name(photo_name: str) -> str:
-    """``IMG_1.JPG`` -> ``IMG_1.JPG.xmp`` (darktable's and digiKam's default; the one photosort creates)."""
-    return photo_name + SIDECAR_SUFFIX
-
-
-def stem_name(photo_name: str) -> str:
-    """``IMG_1.JPG`` -> ``IMG_1.xmp`` (Lightroom's, and digiKam's "compatible" naming)."""
-    return os.path.splitext(photo_name)[0] + SIDECAR_SUFFIX
-
-
-class Listings:
-    """Folder listings read once per run (thousands of photos in one folder: one listdir, not thousands)."""
-
-    def __init__(self) -> None:
-        self._names: dict[str, frozenset[str]] = {}
-        self._stems: dict[str, Counter[str]] = {}
-
-    def names(self, folder: str) -> frozenset[str]:
-        if folder not in self._names:
-            try:
-                self._names[folder] = frozenset(os.listdir(folder))
-            except OSError:  # a mirror folder not made yet, or one that cannot be listed: no sidecars there
-                self._names[folder] = frozenset()
-        return self._names[folder]
-
-    def stem_count(self, folder: str, stem: str) -> int:
-        """How many files (sidecars not counted) in ``folder`` have this stem: ``IMG_1`` for ``IMG_1.JPG``."""
-        if folder not in self._stems:
-            self._stems[folder] = Counter(os.path.splitext(n)[0] for n in self.names(folder)
-                                          if not n.lower().endswith(SIDECAR_SUFFIX))
-        return self._stems[folder][stem]
-
-
-def existing_sidecars(photo: str, folder: str, listings: Listings) -> list[str]:
-    """Sidecars of either naming that exist for ``photo`` in ``folder`` (its own folder or a mirror), full name first."""
-    name = os.path.basename(photo)
-    names = listings.names(folder)
-    found = [n for n in _variants(full_name(name)) if n in names]
-    if not _stem_shared(photo, listings):
-        found += [n for n in _variants(stem_name(name)) if n in names]
-    return [os.path.join(folder, n) for n in found]
-
-
+# ---- naming (the rule itself is photosort.core.sidecar_names, shared with the export) ----------------
 def sidecars_to_write(photo: str, folder: str, listings: Listings) -> list[str]:
     """Where photosort's keywords for ``photo`` go: every existing sidecar, else a new ``IMG_1.JPG.xmp``."""
     return existing_sidecars(photo, folder, listings) or [os.path.join(folder, full_name(os.path.basename(photo)))]
@@ -108,20 +69,7 @@ def sidecars_to_write(photo: str, folder: str, listings: Listings) -> list[str]:
 def sidecars_to_read(photo: str, listings: Listings) -> list[str]:
     """Every sidecar beside ``photo`` that may hold its keywords (``IMG_1.xmp`` even when a raw shares it:
     keywords describe what the photo shows, which a raw and its JPEG share)."""
-    folder, name = os.path.split(photo)
-    names = listings.names(folder)
-    return [os.path.join(folder, n) for n in (*_variants(full_name(name)), *_variants(stem_name(name))) if n in names]
-
-
-def _variants(name: str) -> tuple[str, str]:
-    base = name[: -len(SIDECAR_SUFFIX)]
-    return base + SIDECAR_SUFFIX, base + SIDECAR_SUFFIX.upper()
-
-
-def _stem_shared(photo: str, listings: Listings) -> bool:
-    """Another file beside the photo has its stem (``IMG_1.CR2`` beside ``IMG_1.JPG``): ``IMG_1.xmp`` is not its own."""
-    folder, name = os.path.split(photo)
-    return listings.stem_count(folder, os.path.splitext(name)[0]) > 1
+    return sidecars_beside(photo, listings)
 
 
 # ---- reading -------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ from ..core.calibration import unsure_below
 from ..core.classifiers import ClassifierSummary
 from ..core.export import DEFAULT_LAYOUT, PLACEHOLDERS, ExportPlan, ExportResult, LayoutError, UndoResult, parse_layout
 from ..core.export.layout import PRESETS
+from ..core.export.results import sidecar_failures_note, sidecars_note
 from ..core.paths import display_path
 from ..core.progress import Progress
 from ..core.wording import plural
@@ -95,7 +96,7 @@ def describe_result(mode: str, result: ExportResult, destination: Path, error: s
     if error:
         lines.append(error)
     folders = len({p.destination.parent for p in result.placed})
-    done = f"{PAST.get(mode, 'Exported')} {photos(result.done)}"
+    done = f"{PAST.get(mode, 'Exported')} {photos(result.done)}{sidecars_note(result.sidecars)}"
     if folders:
         done += f" into {folders:,} folder{'s' if folders != 1 else ''}"
     lines.append(f"{done} in {destination}.")
@@ -110,6 +111,9 @@ def describe_result(mode: str, result: ExportResult, destination: Path, error: s
         lines.append(f"{photos(len(result.skipped))} left where they were (unsure or unreadable).")
     if result.failed:
         lines.append(f"{photos(len(result.failed))} could not be exported; see the list below.")
+    if result.sidecars_failed:
+        lines.append(sidecar_failures_note(result.sidecars_failed))
+        lines += [f"  {display_path(path)}: {reason}" for path, reason in result.sidecars_failed[:20]]
     return "\n".join(lines)
 
 
@@ -142,7 +146,10 @@ def describe_outcome(outcome: Outcome, mode: str, destination: Path) -> str:
 
 
 def describe_undo(result: UndoResult) -> str:
-    lines = [f"Put {photos(result.restored)} back where they were."]
+    lines = [f"Put {photos(result.restored)}{sidecars_note(result.sidecars)} back where they were."]
+    if result.sidecars_failed:
+        lines.append(f"{plural(len(result.sidecars_failed), 'sidecar file')} could not be put back:")
+        lines += [f"  {display_path(path)}: {reason}" for path, reason in result.sidecars_failed[:20]]
     if result.renamed:
         lines.append(f"{photos(len(result.renamed))} got a new name because another file had taken their place.")
     if result.failed:

@@ -30,7 +30,8 @@ folder template: ``{category}/{year}/{month}``...), :mod:`.plan` (what
 goes where; writes nothing), :mod:`.fileops` (verified copy, exclusive
 placement, links, moves, content), :mod:`.destination` (marker, leftovers,
 photos already there), :mod:`.journal` (the move journal, written and read
-back), :mod:`.lock` (one export at a time), :mod:`.results` (what was done),
+back), :mod:`.carry` (a photo's XMP sidecars go along with it: same operation,
+renamed with it, journaled with it), :mod:`.lock` (one export at a time), :mod:`.results` (what was done),
 :mod:`.run` (:func:`run_export`, :func:`resume_or_recover`), :mod:`.undo`
 (:func:`undo_move`). Long work takes
 ``progress: ProgressFn | None`` and ``cancel: CancelToken | None`` as

@@ -377,14 +377,15 @@ def _copy_metadata(source: Path, final: Path) -> None:
         log.warning("Could not keep the dates of %s: %s", final, exc)
 
 
-def link_or_symlink(source: Path, target: Path) -> tuple[Path, str]:
+def link_or_symlink(source: Path, target: Path,
+                    on_retarget: Callable[[Path], None] | None = None) -> tuple[Path, str]:
     """Hard link where the filesystem allows, else a symbolic link to the source."""
-    final = hard_link_exclusive(source, target)
+    final = hard_link_exclusive(source, target, on_retarget)
     if final is not None:
         return final, "hardlink"
     pointee = os.path.abspath(source)
     with blame("destination"):
-        return place_exclusive(target, lambda c: os.symlink(pointee, c)), "symlink"
+        return place_exclusive(target, lambda c: os.symlink(pointee, c), on_retarget), "symlink"
 
 
 def relocate(

@@ -10,7 +10,9 @@ Journal format
 JSON Lines in ``journal_dir/move-<time>-<token>.jsonl``, fsync'd after every
 write. ``{"op": "begin", "version": 2, "destination", "created", "total"}``,
 then one ``{"op": "move", "src", "dst", "state": "planned"}`` per photo,
-written before anything is touched. Then, per photo: ``"moving"`` with
+written before anything is touched, each followed by one such record per
+sidecar file carried along (``"sidecar_of"``: the photo's ``src``; its records
+are a photo's, but it counts as no photo and moves only after its photo). Then, per photo: ``"moving"`` with
 ``size`` and ``hash`` (BLAKE2b hex of the photo, written just before the photo
 is touched: what undo and finishing check), ``"retarget"`` (a new ``dst``
 picked because the name got taken), ``"copying"`` (``tmp``: a temporary file
@@ -140,6 +142,7 @@ class Entry:
     copied: bool = False
     content: Content | None = None  # from the "moving" record (version 2)
     touched: bool = False  # a record says the photo may have been touched
+    sidecar_of: Path | None = None  # a sidecar file carried along with this photo (its "planned" record says)
 
 
 @dataclass
@@ -217,6 +220,8 @@ def _replay_move_record(entries: dict[str, Entry], record: dict[str, Any]) -> No
         if not src or "dst" not in record:
             return
         entry = Entry(Path(src), Path(record["dst"]), candidates=[Path(record["dst"])])
+        if record.get("sidecar_of"):
+            entry.sidecar_of = Path(str(record["sidecar_of"]))
         entries[src] = entry
     if state in ("retarget", "done") and "dst" in record:
         entry.dst = Path(record["dst"])

@@ -26,12 +26,14 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from photosort.core.capture import file_time
 from photosort.core.errors import ExportError
+from photosort.core.raw import is_raw_name
+from photosort.core.sidecar_names import Listings, existing_sidecars, is_sidecar_name, renamed_sidecar, shared_sidecars
 
 from .layout import DEFAULT_LAYOUT, Layout, LevelKey, PhotoFacts, level_sort_key, parse_layout
 from .names import MAX_SUFFIX, fold, numbered_file_name, numbered_folder_name, safe_folder_name
@@ -60,11 +62,13 @@ class ExportItem:
 
 @dataclass(frozen=True)
 class PlannedMove:
-    """Where one photo will go; ``folder`` is its (safe) folder under the root, levels joined by ``/``."""
+    """Where one photo will go; ``folder`` is its (safe) folder under the root, levels joined by ``/``.
+    ``sidecars``: its XMP sidecar files, which go with it (renamed as it is, see :mod:`photosort.core.sidecar_names`)."""
 
     source: Path
     destination: Path
     folder: str
+    sidecars: tuple[Path, ...] = ()
 
     @property
     def parts(self) -> tuple[str, ...]:
@@ -88,6 +92,10 @@ class ExportPlan:
         for move in self.moves:
             counts[move.folder] = counts.get(move.folder, 0) + 1
         return counts
+
+    def sidecar_count(self) -> int:
+        """How many sidecar files go along with the photos (never counted as photos)."""
+        return sum(len(move.sidecars) for move in self.moves)
 
 
 def plan_export(
@@ -128,14 +136,19 @@ def plan_export(
     folders = _assign_folders(facts, root, layout, unsure_base)
     names = _NameBook(root)
     moves: list[PlannedMove] = []
-    for (index, source, _item), parts in zip(kept, folders, strict=True):
+    placeable = [(index, source, parts) for (index, source, _item), parts in zip(kept, folders, strict=True)]
+    for index, source, parts in placeable:
         reason = _placement_problem(source, parts, mode, root_real)
         if reason is not None:
             skipped[index] = (source, reason)
+    sidecars = _sidecars_of([source for index, source, _ in placeable if index not in skipped], mode)
+    for index, source, parts in placeable:
+        if index in skipped:
             continue
         folder = "/".join(parts)
-        target = root.joinpath(*parts, names.claim(folder, source.name))
-        moves.append(PlannedMove(source, target, folder))
+        carried = sidecars.get(source, ())
+        target = root.joinpath(*parts, names.claim(folder, source.name, [s.name for s in carried]))
+        moves.append(PlannedMove(source, target, folder, carried))
     for move in moves:
         _assert_planned_inside(root_real, move)
     log.info("Planned %s of %d photos into %s (layout %s)", mode, len(moves), root, layout.template)
@@ -239,6 +252,33 @@ def _claim_folder(base: str, existing: dict[str, _Existing], claimed: set[str]) 
     raise ExportError(f"Too many folders named like {base!r}: choose an empty destination.")
 
 
+def _sidecars_of(sources: list[Path], mode: str) -> dict[Path, tuple[Path, ...]]:
+    """Each photo's sidecars in its own folder. A ``IMG_1.xmp`` that ``IMG_1.CR2`` and ``IMG_1.JPG`` share
+    goes with one of them (the RAW, else the first), so it is carried once and lands beside the pair; a move
+    takes it only when every file of that stem goes (it never takes a RAW's sidecar away from the RAW)."""
+    listings = Listings()
+    exported = set(sources)
+    own: dict[Path, list[Path]] = {}
+    shared: dict[Path, Path] = {}
+    for _, source in sorted(enumerate(sources), key=lambda pair: (not is_raw_name(pair[1]), pair[0])):
+        own[source] = [Path(p) for p in existing_sidecars(str(source), str(source.parent), listings)]
+        for sidecar in map(Path, shared_sidecars(str(source), listings)):
+            if sidecar in shared:
+                continue
+            shared[sidecar] = source
+            if mode != "move" or _whole_stem_goes(source, exported, listings):
+                own[source].append(sidecar)
+            else:
+                log.info("%s stays: a file of its stem beside it is not moved", sidecar)
+    return {source: tuple(found) for source, found in own.items() if found}
+
+
+def _whole_stem_goes(source: Path, exported: set[Path], listings: Listings) -> bool:
+    stem = source.stem
+    return all(source.parent / name in exported for name in listings.names(str(source.parent))
+               if not is_sidecar_name(name) and os.path.splitext(name)[0] == stem)
+
+
 class _NameBook:
     """Names taken in each destination folder (existing or planned), case-insensitively."""
 
@@ -246,17 +286,19 @@ class _NameBook:
         self._root = root
         self._taken: dict[str, set[str]] = {}
 
-    def claim(self, folder: str, name: str) -> str:
+    def claim(self, folder: str, name: str, sidecars: Sequence[str] = ()) -> str:
+        """A free name for the photo whose sidecars' names (renamed as it is) are all free too."""
         taken = self._taken.get(folder)
         if taken is None:
             taken = set(_existing_entries(self._root / folder))
             self._taken[folder] = taken
         candidate = name
         for number in range(2, MAX_SUFFIX):
-            if fold(candidate) not in taken:
+            wanted = [candidate, *(renamed_sidecar(s, name, candidate) for s in sidecars)]
+            if not any(fold(n) in taken for n in wanted):
                 break
             candidate = numbered_file_name(name, number)
-        taken.add(fold(candidate))
+        taken.update(fold(n) for n in [candidate, *(renamed_sidecar(s, name, candidate) for s in sidecars)])
         return candidate
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from photosort.core.errors import ExportError
+from photosort.core.wording import plural
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class ExportResult:
     mode: str = "copy"
     placed: list[Placed] = field(default_factory=list)
     already: list[tuple[Path, Path]] = field(default_factory=list)  # (photo, the identical file already there)
+    sidecars: int = 0  # sidecar files carried along (never counted as photos)
+    sidecars_failed: list[tuple[Path, str]] = field(default_factory=list)  # (sidecar, why it was not carried)
 
     def methods(self) -> dict[str, int]:
         """How many photos were placed by each method (e.g. hard vs symbolic links)."""
@@ -61,6 +64,8 @@ class ExportResult:
             "skipped": _pairs_to_json(self.skipped, "reason"),
             "failed": _pairs_to_json(self.failed, "reason"),
             "placed": [{"source": str(p.source), "destination": str(p.destination), "method": p.method} for p in self.placed],
+            "sidecars": self.sidecars,
+            "sidecars_failed": _pairs_to_json(self.sidecars_failed, "reason"),
         }
 
 
@@ -75,6 +80,8 @@ class UndoResult:
     cancelled: bool = False
     journal: Path | None = None
     moved_back: list[tuple[Path, Path]] = field(default_factory=list)  # (where the export put it, where it is now)
+    sidecars: int = 0  # sidecar files put back beside their photos
+    sidecars_failed: list[tuple[Path, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable summary."""
@@ -84,7 +91,23 @@ class UndoResult:
             "journal": None if self.journal is None else str(self.journal),
             "renamed": [{"original": str(a), "restored_to": str(b)} for a, b in self.renamed],
             "failed": _pairs_to_json(self.failed, "reason"),
+            "sidecars": self.sidecars,
+            "sidecars_failed": _pairs_to_json(self.sidecars_failed, "reason"),
         }
+
+
+def sidecars_note(carried: int) -> str:
+    """`` and 5 sidecars`` to follow a photo count ("Copied 12 photos and 5 sidecars"), or nothing:
+    sidecar files are never counted as photos."""
+    return f" and {plural(carried, 'sidecar')}" if carried else ""
+
+
+def sidecar_failures_note(failed: list[tuple[Path, str]]) -> str:
+    """The one line that says sidecars stayed behind (the list says which and why), or nothing."""
+    if not failed:
+        return ""
+    were = "was" if len(failed) == 1 else "were"
+    return f"{plural(len(failed), 'sidecar file')} {were} not carried along with its photo:"
 
 
 class ExportStopped(ExportError):

@@ -45,6 +45,7 @@ from typing import NoReturn, TypeVar
 from photosort.core.errors import Cancelled, ExportError
 from photosort.core.progress import CancelToken, ProgressFn, Reporter, is_cancelled
 
+from .carry import carry_sidecars, record_sidecar_failure, sidecar_target
 from .destination import AlreadyThere, clean_leftovers
 from .fileops import (
     DISK_FULL_ERRNOS,
@@ -81,6 +82,7 @@ class _Run:
     marker: MarkerWriter | None = None
     made_folders: set[Path] = field(default_factory=set)
     created_folders: list[Path] = field(default_factory=list)
+    photo_places: dict[Path, Path] = field(default_factory=dict)  # moved photo -> its new place (for its sidecars)
 
 
 def run_export(
@@ -153,7 +155,7 @@ def _start_journal(journal_dir: Path, plan: ExportPlan) -> Journal:
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "total": len(plan.moves),
         }
-        planned = [move_record(m.source, m.destination, "planned") for m in plan.moves]
+        planned = [record for m in plan.moves for record in _planned_records(m)]
         journal.write(header, *planned)
     except (OSError, FileProblem) as exc:
         if journal is not None:
@@ -164,6 +166,13 @@ def _start_journal(journal_dir: Path, plan: ExportPlan) -> Journal:
             "some space or check that folder's permissions; nothing was moved."
         ) from exc
     return journal
+
+
+def _planned_records(move: PlannedMove) -> list[dict[str, str]]:
+    """The photo's "planned" record, then one per sidecar going along with it."""
+    return [move_record(move.source, move.destination, "planned"),
+            *(move_record(s, sidecar_target(move.source, s, move.destination), "planned", sidecar_of=str(move.source))
+              for s in move.sidecars)]
 
 
 def _close_journal(run: _Run, settled: bool) -> None:
@@ -228,8 +237,25 @@ def _export_step(run: _Run, move: PlannedMove) -> None:
         if placed is not None:
             run.result.placed.append(placed)
             run.result.done += 1
+            run.photo_places[move.source] = placed.destination
     except FileProblem as problem:
         _stop(run, move, problem)
+    try:
+        _carry_along(run, move, placed)
+    except FileProblem as problem:  # the disk is full or the journal cannot be written: the photo itself went
+        _stop(run, move, problem, photo_failed=False)
+
+
+def _carry_along(run: _Run, move: PlannedMove, placed: Placed | None) -> None:
+    """The photo's sidecars go where it went; a photo a move found already there stays, and so do they."""
+    if not move.sidecars:
+        return
+    if placed is not None:
+        carry_sidecars(run.plan.mode, run.journal, run.result, move.source, move.sidecars, placed.destination)
+        return
+    already = run.result.already[-1] if run.result.already else None  # _export_one has just listed it
+    if already is not None and already[0] == move.source and run.plan.mode != "move":
+        carry_sidecars(run.plan.mode, run.journal, run.result, move.source, move.sidecars, already[1], already=True)
 
 
 def _export_one(run: _Run, move: PlannedMove) -> Placed | None:
@@ -352,9 +378,12 @@ def _record_failure(run: _Run, source: Path, target: Path, reason: str) -> None:
     run.result.failed.append((source, reason))
 
 
-def _stop(run: _Run, move: PlannedMove, problem: FileProblem) -> NoReturn:
+def _stop(run: _Run, move: PlannedMove, problem: FileProblem, photo_failed: bool = True) -> NoReturn:
     """Stop the whole export with a message that says what to do; temp files are
     already gone and every photo is in its old or new place."""
+    if not photo_failed:
+        _end_journal(run, "stopped", reason=problem.reason)
+        raise ExportStopped(_stop_message(run, problem), run.result) from problem.error
     run.result.failed.append((move.source, problem.reason))
     if run.journal is not None:
         with suppress(FileProblem):
@@ -424,6 +453,7 @@ def _resume_locked(journal: Path, progress: ProgressFn | None, cancel: CancelTok
     destination = Path(contents.header.get("destination") or _guess_root(contents))
     plan = ExportPlan(destination, "move", [], [])
     run = _Run(plan, _prepare_root(destination), result, Journal.reopen(journal), marker=MarkerWriter(destination))
+    run.photo_places = {e.src: e.dst for e in contents.entries if e.sidecar_of is None and e.state == "done"}
     clean_leftovers(destination, target_folders(contents))
     unfinished = [e for e in contents.entries if e.state not in ("done", "undone")]
     try:
@@ -448,6 +478,13 @@ def _resume_all(run: _Run, entries: list[Entry], version: int, progress: Progres
 
 def _resume_entry(run: _Run, entry: Entry) -> None:
     """A version 2 entry: the photo is wherever its recorded content is."""
+    if entry.sidecar_of is not None:
+        try:
+            with _journal_guard(run, entry):
+                _resume_sidecar(run, entry, entry.sidecar_of)
+        except FileProblem as problem:  # a full or unwritable disk: the whole finish stops, as for a photo
+            _stop(run, PlannedMove(entry.src, entry.dst, entry.dst.parent.name), problem)
+        return
     for temp in entry.temps:
         discard(temp)  # a partial copy is never the only copy: the source goes last
     holder = new_place_of(entry)
@@ -457,6 +494,30 @@ def _resume_entry(run: _Run, entry: Entry) -> None:
     content = entry.content
     source_is_photo = same_file(entry.src, holder) or (content is not None and content.is_at(entry.src))
     _complete_half_done(run, entry, holder, remove_source=source_is_photo)
+
+
+def _resume_sidecar(run: _Run, entry: Entry, photo: Path) -> None:
+    """A sidecar follows its photo: finished where it is half moved, moved now beside a photo that was moved,
+    left alone beside a photo that was not."""
+    for temp in entry.temps:
+        discard(temp)
+    holder = new_place_of(entry) if entry.touched else None
+    if holder is not None:
+        try:
+            if same_file(entry.src, holder) or (entry.content is not None and entry.content.is_at(entry.src)):
+                remove_original(entry.src, holder)
+        except FileProblem as problem:
+            record_sidecar_failure(run.journal, run.result, photo, entry.src, holder, problem.reason)
+            return
+        assert run.journal is not None
+        run.journal.write(move_record(entry.src, holder, "done", method="move"))
+        run.result.sidecars += 1
+        return
+    place = run.photo_places.get(photo)
+    if place is None:
+        log.info("%s stays beside %s, which was not moved", entry.src, photo)
+        return
+    carry_sidecars("move", run.journal, run.result, photo, [entry.src], place)
 
 
 def new_place_of(entry: Entry) -> Path | None:
@@ -503,6 +564,7 @@ def _complete_half_done(run: _Run, entry: Entry, holder: Path, remove_source: bo
         run.journal.write(move_record(entry.src, holder, "done", method="move"))
         run.result.placed.append(Placed(entry.src, holder, "move"))
         run.result.done += 1
+        run.photo_places[entry.src] = holder
 
 
 @contextmanager

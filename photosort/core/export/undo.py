@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from photosort.core.errors import ExportError
 from photosort.core.progress import CancelToken, ProgressFn
 
+from .carry import refuse_rename, same_bytes, sidecar_target
 from .destination import clean_leftovers
 from .fileops import (
     DISK_FULL_ERRNOS,
@@ -86,12 +88,12 @@ def _undo_locked(journal: Path, progress: ProgressFn | None, cancel: CancelToken
     if contents.state == "undone":
         return result
     _clean_destination(contents)
-    entries = [e for e in reversed(contents.entries) if e.state != "undone"]
+    entries = _photo_then_sidecars([e for e in reversed(contents.entries) if e.state != "undone"])
     restore = _restore if contents.version >= 2 else _restore_legacy
     writer = Journal.reopen(journal)
+    undoing = _Undoing(writer, result, restore, {e.src: e for e in contents.entries if e.sidecar_of is None})
     try:
-        result.cancelled = each_step(entries, "undoing", progress, cancel,
-                                     lambda entry: _undo_entry(writer, entry, result, restore))
+        result.cancelled = each_step(entries, "undoing", progress, cancel, lambda entry: _undo_entry(undoing, entry))
         if not result.cancelled:
             remove_empty_folders(contents.folders)
             writer.write({"op": "undo", "state": "done"})
@@ -109,7 +111,33 @@ def _clean_destination(contents: JournalContents) -> None:
         clean_leftovers(Path(destination), target_folders(contents))
 
 
-def _undo_entry(writer: Journal, entry: Entry, result: UndoResult, restore) -> None:
+def _photo_then_sidecars(entries: list[Entry]) -> list[Entry]:
+    """Each photo, then its sidecars (which follow it back only once it is back)."""
+    sidecars: dict[Path, list[Entry]] = {}
+    for entry in entries:
+        if entry.sidecar_of is not None:
+            sidecars.setdefault(entry.sidecar_of, []).append(entry)
+    ordered: list[Entry] = []
+    for entry in entries:
+        if entry.sidecar_of is None:
+            ordered += [entry, *sidecars.pop(entry.src, [])]
+    return ordered + [e for group in sidecars.values() for e in group]  # their photos were put back earlier
+
+
+@dataclass
+class _Undoing:
+    writer: Journal
+    result: UndoResult
+    restore: Callable[[Journal, Entry], _Outcome]
+    photos: dict[Path, Entry]  # the journal's photos by source, for their sidecars
+    stayed: set[Path] = field(default_factory=set)  # photos that could not be put back: their sidecars stay too
+
+
+def _undo_entry(undoing: _Undoing, entry: Entry) -> None:
+    if entry.sidecar_of is not None:
+        _undo_sidecar(undoing, entry, entry.sidecar_of)
+        return
+    writer, result, restore = undoing.writer, undoing.result, undoing.restore
     for temp in entry.temps:
         discard(temp)
     for place in [entry.src, *entry.restore_candidates]:
@@ -125,6 +153,7 @@ def _undo_entry(writer: Journal, entry: Entry, result: UndoResult, restore) -> N
     if outcome.place is None:
         log.warning("Could not put back %s: %s", entry.src, outcome.reason)
         result.failed.append((entry.src, outcome.reason))
+        undoing.stayed.add(entry.src)
         return
     writer.write(move_record(entry.src, entry.dst, "undone", restored_to=str(outcome.place)))
     if outcome.moved_back:
@@ -132,6 +161,44 @@ def _undo_entry(writer: Journal, entry: Entry, result: UndoResult, restore) -> N
         result.moved_back.append((entry.dst, outcome.place))
     if outcome.place != entry.src:
         result.renamed.append((entry.src, outcome.place))
+
+
+def _undo_sidecar(undoing: _Undoing, entry: Entry, photo: Path) -> None:
+    """A sidecar goes back to its own old name (never a `` (n)`` one), checked by content as a photo is."""
+    result = undoing.result
+    if photo in undoing.stayed:
+        if entry.touched:
+            result.sidecars_failed.append((entry.src, "left beside its photo, which could not be put back"))
+        return
+    for temp in entry.temps:
+        discard(temp)
+    if is_placeholder(entry.src):
+        discard(entry.src)
+    try:
+        outcome: _Outcome = undoing.restore(undoing.writer, entry)
+    except FileProblem as problem:
+        if problem.fatal:
+            raise
+        result.sidecars_failed.append((entry.src, problem.reason))
+        return
+    if outcome.place is None:
+        result.sidecars_failed.append((entry.src, outcome.reason.replace("photo", "sidecar")))
+        return
+    if photo in undoing.photos:
+        _drop_second_copies(entry, undoing.photos[photo])
+    undoing.writer.write(move_record(entry.src, entry.dst, "undone", restored_to=str(outcome.place)))
+    result.sidecars += outcome.moved_back
+
+
+def _drop_second_copies(sidecar: Entry, photo: Entry) -> None:
+    """Where undo dropped the photo's second name (the photo was back at its old place and also in the
+    destination, say a copy export filled the name a killed move had picked), the sidecar's identical
+    twin beside it goes too, so it does not stay behind without its photo."""
+    for place in photo.candidates:
+        twin = sidecar_target(photo.src, sidecar.src, place)
+        if twin != sidecar.src and not os.path.lexists(place) and os.path.lexists(twin) and same_bytes(sidecar.src, twin):
+            log.info("Removing %s: an identical copy of %s, whose photo is no longer beside it", twin, sidecar.src)
+            discard(twin)
 
 
 def _restore(writer: Journal, entry: Entry) -> _Outcome:
@@ -173,6 +240,8 @@ def _not_found_reason(entry: Entry, places: list[Path]) -> str:
 
 def _move_back(writer: Journal, entry: Entry, holder: Path, content: Content | None = None) -> Path:
     def retarget(candidate: Path) -> None:
+        if entry.sidecar_of is not None:
+            refuse_rename(entry.src)
         writer.write(move_record(entry.src, holder, "restoring", to=str(candidate)))
 
     def temp(path: Path) -> None:
