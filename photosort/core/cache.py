@@ -235,9 +235,8 @@ class Cache(Database):
         ids: list[int] = []
         with self.transaction() as conn:
             for p in photos:
-                photo_id = self._upsert_photo(conn, p.path, p.size, p.mtime_ns, p.fingerprint, p.width, p.height, None, now)
-                conn.execute("UPDATE photos SET taken=?, camera=?, facts_read=1 WHERE id=?",
-                             (p.facts.taken, p.facts.camera, photo_id))
+                photo_id = self._upsert_photo(conn, p.path, p.size, p.mtime_ns, p.fingerprint, p.width, p.height, None, now,
+                                              p.facts)
                 conn.execute("INSERT OR REPLACE INTO thumbs(photo_id, jpeg) VALUES (?, ?)", (photo_id, p.thumb))
                 conn.execute(
                     "INSERT OR REPLACE INTO embeddings(model_id, photo_id, vector) VALUES (?, ?, ?)",
@@ -252,7 +251,9 @@ class Cache(Database):
 
     @staticmethod
     def _upsert_photo(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int, fingerprint: str | None,
-                      width: int | None, height: int | None, error: str | None, now: float) -> int:
+                      width: int | None, height: int | None, error: str | None, now: float,
+                      facts: CaptureFacts | None = None) -> int:
+        """Insert or update one photo's row; ``facts`` (None: a failure, which reads none) are stored with it."""
         row = conn.execute("SELECT id FROM photos WHERE path=?", (sql_path(path),)).fetchone()
         if row is None and fingerprint is not None:
             row = Cache._moved_here(conn, path, size, fingerprint)
@@ -264,11 +265,16 @@ class Cache(Database):
             if error is None:
                 # The content changed: vectors of every model are stale now.
                 conn.execute("DELETE FROM embeddings WHERE photo_id=?", (row[0],))
+            if facts is not None:
+                conn.execute("UPDATE photos SET taken=?, camera=?, facts_read=1 WHERE id=?",
+                             (facts.taken, facts.camera, row[0]))
             return int(row[0])
+        read = facts is not None
         cur = conn.execute(
-            "INSERT INTO photos(path, size, mtime_ns, fingerprint, width, height, error, added) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (sql_path(path), size, mtime_ns, fingerprint, width, height, error, now),
+            "INSERT INTO photos(path, size, mtime_ns, fingerprint, width, height, error, added, taken, camera, facts_read) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (sql_path(path), size, mtime_ns, fingerprint, width, height, error, now,
+             facts.taken if read else None, facts.camera if read else None, int(read)),
         )
         return int(cur.lastrowid)
 

@@ -225,9 +225,13 @@ class TagResult:
                 "failed": [{"sidecar": p, "reason": r} for p, r in self.failed],
                 "journal": self.journal, "cancelled": self.cancelled}
 
+    def summary(self) -> str:
+        """The headline both faces show (without a full stop: each adds what it says after it)."""
+        return (f"Wrote keywords into {plural(len(self.created) + len(self.updated), 'sidecar')} "
+                f"({len(self.created):,} new, {len(self.updated):,} updated); {self.unchanged:,} already up to date")
+
     def describe(self) -> str:
-        lines = [f"Wrote keywords into {plural(len(self.created) + len(self.updated), 'sidecar')} "
-                 f"({len(self.created):,} new, {len(self.updated):,} updated); {self.unchanged:,} already up to date."]
+        lines = [self.summary() + "."]
         lines += [f"  skipped {display_path(p)}: {r}" for p, r in self.skipped[:20]]
         lines += [f"  could not write {display_path(p)}: {r}" for p, r in self.failed[:20]]
         if len(self.skipped) + len(self.failed) > 40:
@@ -472,9 +476,13 @@ class TagUndoResult:
                 "failed": [{"sidecar": p, "reason": r} for p, r in self.failed],
                 "journal": self.journal, "cancelled": self.cancelled}
 
+    def summary(self) -> str:
+        """The headline both faces show (without a full stop: each adds what it says after it)."""
+        return (f"Put back {plural(len(self.restored), 'sidecar')} as they were and removed "
+                f"{plural(len(self.removed), 'sidecar')} photosort had created")
+
     def describe(self) -> str:
-        lines = [f"Put back {plural(len(self.restored), 'sidecar')} as they were and removed "
-                 f"{plural(len(self.removed), 'sidecar')} photosort had created."]
+        lines = [self.summary() + "."]
         lines += [f"  left {display_path(p)}: {r}" for p, r in self.refused[:20]]
         lines += [f"  could not put back {display_path(p)}: {r}" for p, r in self.failed[:20]]
         if self.cancelled:

@@ -182,8 +182,7 @@ def nothing_to_write(plan: TagPlan) -> str:
 
 def describe_written(result: TagResult) -> str:
     """``Wrote keywords into 12 sidecars (10 new, 2 updated); 3 already up to date.`` and what was left."""
-    text = (f"Wrote keywords into {plural(len(result.created) + len(result.updated), 'sidecar')} "
-            f"({len(result.created):,} new, {len(result.updated):,} updated); {result.unchanged:,} already up to date")
+    text = result.summary()
     if result.skipped:
         text += f"; {plural(len(result.skipped), 'sidecar')} left as they were (changed meanwhile, or not mergeable)"
     if result.failed:
@@ -193,8 +192,7 @@ def describe_written(result: TagResult) -> str:
 
 def describe_undone(result: TagUndoResult) -> str:
     """``Put back 2 sidecars as they were and removed 10 sidecars photosort had created.``"""
-    text = (f"Put back {plural(len(result.restored), 'sidecar')} as they were and removed "
-            f"{plural(len(result.removed), 'sidecar')} photosort had created")
+    text = result.summary()
     if result.refused:
         text += f"; {plural(len(result.refused), 'sidecar')} changed since were left as they are"
     if result.failed:
