@@ -117,6 +117,14 @@ class ClassifierState:
     calibration: Calibration | None = None  # how often a filed photo is right per threshold (the accuracy dial)
 
 
+class SettingsChange:
+    """In the request queue: another model or device is coming; requests queued after it wait for it.
+
+    Requests also run between indexing batches, so without this a classifier request sent right after a
+    change of model could run on the old engine, before the change reached the worker.
+    """
+
+
 @dataclass(frozen=True)
 class TrainRequest:
     """A queued training (kept as data, not a closure, so that repeated requests can be merged)."""
@@ -236,7 +244,7 @@ class EngineWorker(QObject):
         self._library: Library | None = None
         self._generation = 0
         self._notices_sent: set[str] = set()
-        self._requests: deque[Callable[[], None] | TrainRequest] = deque()
+        self._requests: deque[Callable[[], None] | TrainRequest | SettingsChange] = deque()
         self._running_requests = False
         self._classifier = ""  # the classifier sorting the grid ("" : the typed categories)
         self._plans: dict[int, ExportPlan] = {}
@@ -252,6 +260,13 @@ class EngineWorker(QObject):
         """Queue a classifier request; it runs at the next drain (which also happens between indexing batches)."""
         with self._mailbox_lock:
             self._requests.append(request)
+
+    def expect_settings(self) -> SettingsChange:
+        """Hold the requests queued from now on until :meth:`apply_settings` has run (see SettingsChange)."""
+        change = SettingsChange()
+        with self._mailbox_lock:
+            self._requests.append(change)
+        return change
 
     def want_training(self, name: str) -> None:
         """Queue training ``name`` on all its labels; an earlier training of it still waiting is dropped.
@@ -299,12 +314,20 @@ class EngineWorker(QObject):
         except Exception as exc:
             self.failed.emit(Failure.of(exc))
 
-    @Slot(object)
-    def apply_settings(self, settings: Settings) -> None:
-        """Use another model, device or precision from now on; the GUI re-opens its folders after."""
+    @Slot(object, object)
+    def apply_settings(self, settings: Settings, change: SettingsChange | None = None) -> None:
+        """Use another model, device or precision from now on; the GUI re-opens its folders after.
+
+        The requests held behind ``change`` (from :meth:`expect_settings`) run now, on the new engine.
+        """
         self._close_engine()
         self._settings = settings
         self._classifier, self._library = "", None
+        if change is not None:
+            with self._mailbox_lock:
+                if change in self._requests:
+                    self._requests.remove(change)
+            self._run_requests()
 
     @Slot()
     def clear_cache(self) -> None:
@@ -641,8 +664,8 @@ class EngineWorker(QObject):
         try:
             while True:
                 with self._mailbox_lock:
-                    if not self._requests:
-                        return
+                    if not self._requests or isinstance(self._requests[0], SettingsChange):
+                        return  # (a settings change still on its way holds everything queued after it)
                     request = self._requests.popleft()
                 if isinstance(request, TrainRequest):
                     self._guarded(lambda name=request.name: self.train_classifier(name))
@@ -816,7 +839,7 @@ class WorkerClient(QObject):
     _categories = Signal()
     _load_categories = Signal()
     _save_categories = Signal(str)
-    _settings = Signal(object)
+    _settings = Signal(object, object)  # the settings, and the SettingsChange holding later requests
     _clear = Signal()
     _warm = Signal()
     _shutdown = Signal()
@@ -903,7 +926,7 @@ class WorkerClient(QObject):
     def apply_settings(self, settings: Settings) -> None:
         self.settings = settings
         self.cancel()
-        self._settings.emit(settings)
+        self._settings.emit(settings, self.worker.expect_settings())
 
     def clear_cache(self) -> None:
         self.cancel()

@@ -72,3 +72,20 @@ def test_a_watch_hears_only_the_task_it_follows(qtbot, runner: TaskRunner) -> No
     assert outcomes == [] and watch.task is mine
     runner.run(mine, lambda report, cancel: ExportResult(done=4))
     assert [o.result.done for o in outcomes] == [4] and outcomes[0].task is mine and watch.task is None
+
+
+def test_requests_sent_after_a_change_of_model_run_on_the_new_engine(qtbot, settings, tmp_path) -> None:
+    """Requests also run between indexing batches: one sent right after a model change must still wait for it."""
+    import threading
+
+    from photosort.gui.worker import EngineWorker
+
+    worker = EngineWorker(settings, None, threading.Lock(), TaskRunner())
+    seen: list[str] = []
+    change = worker.expect_settings()
+    worker.post(lambda: seen.append(worker._settings.model))
+    worker.drain_requests()  # e.g. between two batches of an indexing still running on the old engine
+    assert seen == []
+    other = settings.with_changes(model=str(tmp_path / "other-model"))
+    worker.apply_settings(other, change)
+    assert seen == [str(tmp_path / "other-model")]
