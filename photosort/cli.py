@@ -25,7 +25,7 @@ from .cli_duplicates import add_parsers as add_duplicate_parsers
 from .cli_duplicates import cmd_duplicates, cmd_trash_rejected
 from .core.classifiers import describe_import
 from .core.config import DEVICES, MODES, Settings
-from .core.errors import Cancelled, UsageError, user_message
+from .core.errors import Cancelled, Face, UsageError, user_message
 from .core.paths import display_path, printable
 from .core.progress import CancelToken, Progress
 from .core.sorting import DEFAULT_THRESHOLD
@@ -674,7 +674,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("photosort: cancelled; finished work is kept.", file=sys.stderr)
         return EXIT_CANCELLED
     except Exception as exc:  # every failure reaches the user as one line (the one mapping, in core.errors)
-        message = user_message(exc)
+        message = user_message(exc, Face.CLI)
         print(f"photosort: error: {message.text}", file=sys.stderr)
         if not message.expected:
             log.info("the details of this failure", exc_info=exc)

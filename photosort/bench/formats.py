@@ -136,7 +136,7 @@ def _index_rate(paths: list[str], at_least: int, chosen: Settings, encoder: Clip
                 folder: Path, cancel: CancelToken | None) -> float:
     """Photos/s of the real indexer on ``at_least`` photos (``paths`` repeated, as hard links) into a fresh cache."""
     from photosort.core.cache import Cache
-    from photosort.core.indexer import index_folder
+    from photosort.core.indexer import ModelAccess, index_folder
 
     folder.mkdir(parents=True)
     for i in range(at_least):
@@ -150,7 +150,7 @@ def _index_rate(paths: list[str], at_least: int, chosen: Settings, encoder: Clip
     cache_path = folder.parent / f"{folder.name}.db"
     with Cache(cache_path) as cache:
         started = time.perf_counter()
-        report = index_folder(folder, cache, encoder.model_key, encoder.dim, lambda: encoder, options=options,
+        report = index_folder(folder, cache, ModelAccess.loaded(encoder), options=options,
                               cancel=cancel, on_batch=lambda ids: finished.append(time.perf_counter()))
         if report.cancelled:
             raise Cancelled()

@@ -177,14 +177,14 @@ def _index_and_compare(row: ModeResult, chosen: Settings, encoder: ClipEncoder, 
                        run: RunPlan, photos_dir: Path, naive: dict[str, np.ndarray], cancel: CancelToken | None) -> None:
     """The real indexer's steady rate into a throw-away cache, and its vectors' cosine to the naive ones."""
     from photosort.core.cache import Cache
-    from photosort.core.indexer import index_folder
+    from photosort.core.indexer import ModelAccess, index_folder
 
     folder = photos_dir.parent / f"index-{row.device}"
     source_of = _replicated(photos_dir, folder, MIN_BATCHES * run.batch_size)
     finished: list[float] = []
     with Cache(chosen.cache_path) as cache:
         started = time.perf_counter()
-        report = index_folder(folder, cache, encoder.model_key, encoder.dim, lambda: encoder, options=options,
+        report = index_folder(folder, cache, ModelAccess.loaded(encoder), options=options,
                               cancel=cancel, on_batch=lambda ids: finished.append(time.perf_counter()))
         if report.cancelled:
             raise Cancelled()

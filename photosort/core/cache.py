@@ -129,12 +129,13 @@ class PhotoRecord:
     mtime_ns: int
     fingerprint: str | None
     error: str | None
-    has_embedding: bool
+    has_embedding: bool  # a vector for the model asked about
+    has_thumb: bool = False  # browsable: a thumbnail and capture facts, with or without vectors
 
 
 @dataclass(frozen=True)
 class NewPhoto:
-    """What the indexer writes for one decoded photo."""
+    """What the indexer writes for one decoded photo; ``vector`` None: no model yet (browsable, not sortable)."""
 
     path: str
     size: int
@@ -143,7 +144,7 @@ class NewPhoto:
     width: int
     height: int
     thumb: bytes
-    vector: np.ndarray
+    vector: np.ndarray | None
     facts: CaptureFacts = NO_FACTS
 
 
@@ -161,6 +162,18 @@ class EmbeddingSet:
 
     def index_of(self) -> dict[int, int]:
         return {int(pid): i for i, pid in enumerate(self.ids)}
+
+
+@dataclass(frozen=True)
+class PhotoList:
+    """Photos that can be shown (thumbnail, capture facts) but have no vector for the model in use: not analysed
+    yet, because the model is not on this computer or indexing has not reached them. Path order."""
+
+    ids: np.ndarray  # int64, N
+    paths: list[str]
+
+    def __len__(self) -> int:
+        return len(self.paths)
 
 
 def photo_identity(fingerprint: str | None, path: str) -> str:
@@ -219,18 +232,25 @@ class Cache(Database):
 
     # ---- photos ----------------------------------------------------------------
     def photos_under(self, root: str, model_id: int | None = None) -> dict[str, PhotoRecord]:
+        """Every photo known under ``root``; ``has_embedding`` for ``model_id`` (None: an unknown model, none has)."""
         lo, hi = path_range(root)
         rows = self.query(
             "SELECT p.id, p.path, p.size, p.mtime_ns, p.fingerprint, p.error, "
-            "EXISTS(SELECT 1 FROM embeddings e WHERE e.photo_id=p.id AND e.model_id=?) "
+            "EXISTS(SELECT 1 FROM embeddings e WHERE e.photo_id=p.id AND e.model_id=?), "
+            "EXISTS(SELECT 1 FROM thumbs t WHERE t.photo_id=p.id) "
             "FROM photos p WHERE p.path >= ? AND p.path < ?",
             (model_id if model_id is not None else -1, lo, hi),
         )
-        records = (PhotoRecord(r[0], path_from_sql(r[1]), r[2], r[3], r[4], r[5], bool(r[6])) for r in rows)
+        records = (PhotoRecord(r[0], path_from_sql(r[1]), r[2], r[3], r[4], r[5], bool(r[6]), bool(r[7])) for r in rows)
         return {rec.path: rec for rec in records}
 
-    def write_indexed(self, model_id: int, photos: list[NewPhoto], failures: list[tuple[str, int, int, str]]) -> list[int]:
-        """Store one batch of embedded photos and failures in a single transaction; return photo ids."""
+    def write_indexed(self, model_id: int | None, photos: list[NewPhoto],
+                      failures: list[tuple[str, int, int, str]]) -> list[int]:
+        """Store one batch of decoded photos and failures in a single transaction; return photo ids.
+
+        A photo without a vector (no model yet: ``model_id`` None) gets its row, thumbnail and capture facts, so it
+        can be browsed; its vector comes with a later run.
+        """
         now = time.time()
         ids: list[int] = []
         with self.transaction() as conn:
@@ -238,10 +258,11 @@ class Cache(Database):
                 photo_id = self._upsert_photo(conn, p.path, p.size, p.mtime_ns, p.fingerprint, p.width, p.height, None, now,
                                               p.facts)
                 conn.execute("INSERT OR REPLACE INTO thumbs(photo_id, jpeg) VALUES (?, ?)", (photo_id, p.thumb))
-                conn.execute(
-                    "INSERT OR REPLACE INTO embeddings(model_id, photo_id, vector) VALUES (?, ?, ?)",
-                    (model_id, photo_id, p.vector.astype(np.float16).tobytes()),
-                )
+                if p.vector is not None and model_id is not None:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO embeddings(model_id, photo_id, vector) VALUES (?, ?, ?)",
+                        (model_id, photo_id, p.vector.astype(np.float16).tobytes()),
+                    )
                 ids.append(photo_id)
             for path, size, mtime_ns, reason in failures:
                 photo_id = self._upsert_photo(conn, path, size, mtime_ns, None, None, None, printable(reason), now)
@@ -254,7 +275,7 @@ class Cache(Database):
                       width: int | None, height: int | None, error: str | None, now: float,
                       facts: CaptureFacts | None = None) -> int:
         """Insert or update one photo's row; ``facts`` (None: a failure, which reads none) are stored with it."""
-        row = conn.execute("SELECT id FROM photos WHERE path=?", (sql_path(path),)).fetchone()
+        row = conn.execute("SELECT id, fingerprint FROM photos WHERE path=?", (sql_path(path),)).fetchone()
         if row is None and fingerprint is not None:
             row = Cache._moved_here(conn, path, size, fingerprint)
         if row:
@@ -262,8 +283,9 @@ class Cache(Database):
                 "UPDATE photos SET size=?, mtime_ns=?, fingerprint=?, width=?, height=?, error=? WHERE id=?",
                 (size, mtime_ns, fingerprint, width, height, error, row[0]),
             )
-            if error is None:
-                # The content changed: vectors of every model are stale now.
+            if error is None and (row[1] is None or row[1] != fingerprint):
+                # The content changed: vectors of every model are stale now. (The same content decoded again,
+                # for another model or after browsing without one, keeps the vectors other models made.)
                 conn.execute("DELETE FROM embeddings WHERE photo_id=?", (row[0],))
             if facts is not None:
                 conn.execute("UPDATE photos SET taken=?, camera=?, facts_read=1 WHERE id=?",
@@ -279,7 +301,7 @@ class Cache(Database):
         return int(cur.lastrowid)
 
     @staticmethod
-    def _moved_here(conn: sqlite3.Connection, path: str, size: int, fingerprint: str) -> tuple[int] | None:
+    def _moved_here(conn: sqlite3.Connection, path: str, size: int, fingerprint: str) -> tuple[int, str] | None:
         """A known photo with the same content whose old path is gone was moved here: keep its id and vectors.
 
         This is how a photo moved by a file manager (or by undoing a move export)
@@ -293,7 +315,7 @@ class Cache(Database):
             if not os.path.lexists(old_path):
                 conn.execute("UPDATE photos SET path=? WHERE id=?", (sql_path(path), photo_id))
                 log.info("%s is %s moved; keeping its labels", path, old_path)
-                return (int(photo_id),)
+                return int(photo_id), fingerprint
         return None
 
     def photos_without_facts(self, root: str) -> list[tuple[int, str]]:
@@ -358,6 +380,17 @@ class Cache(Database):
             out.update((pid, path_from_sql(path)) for pid, path in
                        self.query(f"SELECT id, path FROM photos WHERE id IN ({marks})", chunk))
         return out
+
+    def unanalysed_under(self, root: str, model_id: int | None) -> PhotoList:
+        """Photos under ``root`` that can be shown but have no vector for ``model_id`` (None: an unknown model)."""
+        lo, hi = path_range(root)
+        rows = self.query(
+            "SELECT p.id, p.path FROM photos p WHERE p.path >= ? AND p.path < ? AND p.error IS NULL "
+            "AND EXISTS(SELECT 1 FROM thumbs t WHERE t.photo_id=p.id) "
+            "AND NOT EXISTS(SELECT 1 FROM embeddings e WHERE e.photo_id=p.id AND e.model_id=?) ORDER BY p.path",
+            (lo, hi, model_id if model_id is not None else -1),
+        )
+        return PhotoList(np.fromiter((r[0] for r in rows), np.int64, len(rows)), [path_from_sql(r[1]) for r in rows])
 
     # ---- embeddings and thumbnails ----------------------------------------------
     def load_embeddings(self, root: str, model_id: int, dim: int) -> EmbeddingSet:

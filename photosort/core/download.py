@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .errors import Cancelled, DiskFullError, ModelDownloadError, ModelLoadError, PhotosortError, os_error
+from .errors import CHOOSE_MODEL, Cancelled, DiskFullError, ModelDownloadError, ModelLoadError, PhotosortError, os_error
 from .progress import CancelToken, ProgressFn, Reporter, check_cancel, is_cancelled
 from .wording import byte_size
 
@@ -182,14 +182,23 @@ def cached_snapshot(name: str, cache: Path | None = None) -> Path | None:
     return folder
 
 
+def on_this_computer(name: str) -> bool:
+    """Whether loading the model ``name`` needs no download: a local folder, or a hub model whose files are cached."""
+    if Path(name).expanduser().is_dir():
+        return True
+    try:
+        return cached_snapshot(name) is not None
+    except ValueError:  # not a hub id either (huggingface_hub's validation error is a ValueError)
+        return False
+
+
 def not_downloaded(name: str, reason: str) -> str:
     """The one line for "offline and the model was never downloaded", in the window's and the CLI's terms."""
     size = DEFAULT_MODEL_BYTES.get(name)
     once = f"once so photosort can download it ({byte_size(size)}, kept for next time)" if size else \
         "once so photosort can download it (it is kept for next time)"
     return (f"The CLIP model '{name}' is not on this computer yet and cannot be downloaded now: {reason}. "
-            f"Connect to the internet {once}, or use a model folder you already have: Settings → Model in the "
-            "window, --model FOLDER on the command line.")
+            f"Connect to the internet {once}, or use a model folder you already have ({CHOOSE_MODEL}).")
 
 
 def _check_hub_id(name: str) -> None:
@@ -258,8 +267,7 @@ class _Download:
         wanted = _wanted(listing)
         if not any(Path(f.filename).name in WEIGHTS or f.filename.endswith(".safetensors") for f in wanted):
             raise ModelLoadError(f"The Hugging Face model '{self.name}' has no weights photosort can load "
-                                 "(model.safetensors or pytorch_model.bin). Choose a CLIP model in Settings → Model "
-                                 "(--model on the command line).")
+                                 f"(model.safetensors or pytorch_model.bin). Choose a CLIP model ({CHOOSE_MODEL}).")
         commit = wanted[0].commit_hash
         to_link = sorted((f for f in wanted if not os.path.exists(f.local_path)), key=lambda f: f.file_size or 0)
         check_cancel(self.cancel)
@@ -474,7 +482,7 @@ def explain(exc: BaseException, name: str, cache: Path, endpoint: str, done: int
     while isinstance(exc, DryRunError) and exc.__cause__ is not None:
         exc = exc.__cause__  # the dry run wraps why the hub could not be asked
     host = urlparse(endpoint).hostname or endpoint
-    choose = "Settings → Model in the window, --model on the command line"
+    choose = CHOOSE_MODEL
     if isinstance(exc, GatedRepoError):
         return ModelLoadError(f"The Hugging Face model '{name}' is gated: accept its terms on {host} and log in "
                               f"(hf auth login), or choose another model ({choose}).")

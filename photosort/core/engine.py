@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .cache import Cache, EmbeddingSet, photo_identity
+from .cache import Cache, EmbeddingSet, PhotoList, photo_identity
 from .classifiers import Classifiers
 from .config import Settings
-from .errors import os_error
+from .errors import ModelLoadError, ModelNotReadyError, os_error
 from .export import ExportPlan, ExportResult, ExportStopped, Placed, UndoResult, resume_or_recover, run_export, undo_move
-from .indexer import IndexReport, PipelineOptions, index_folder
+from .indexer import IndexReport, ModelAccess, PipelineOptions, index_folder
 from .legacy import split_legacy_database
 from .library import Library
 from .progress import CancelToken, ProgressFn
@@ -46,6 +47,10 @@ class Engine:
         self._user: UserStore | None = None
         self._encoder = None
         self._identity: tuple[str, int] | None = None
+        # Why the model could not be had, until the next indexing run tries again (so that asking for it per batch
+        # does not retry a download, or a name look-up that fails slowly, each time).
+        self._model_problem: ModelLoadError | None = None
+        self._loading = threading.Lock()  # held while the model loads (on indexing's loader thread, first runs)
         self.classifiers = Classifiers(self)
 
     # ---- resources ---------------------------------------------------------------
@@ -70,20 +75,37 @@ class Engine:
 
         A hub model not yet downloaded is downloaded first: ``progress`` gets its
         ``Progress("downloading", bytes, total)``, ``cancel`` stops it (kept, resumed next time).
+        While indexing loads it on its own thread (a first run's download), asking for it
+        here is answered at once with :class:`ModelNotReadyError` rather than a wait.
         """
-        if self._encoder is None:
-            from .model import load_encoder
-
-            if self._on_model_load:
-                self._on_model_load(True)
-            try:
-                self._encoder = load_encoder(self.settings, reserve_cores=self.options.reserve_cores,
-                                             progress=progress, cancel=cancel)
-            finally:
-                if self._on_model_load:
-                    self._on_model_load(False)
-            self._identity = (self._encoder.model_key, self._encoder.dim)
+        if self._encoder is not None:
+            return self._encoder
+        if self._model_problem is not None:
+            raise self._model_problem
+        if not self._loading.acquire(blocking=False):
+            raise ModelNotReadyError("The CLIP model is still being downloaded or loaded; try again once it is ready.")
+        try:
+            if self._encoder is None:
+                self._encoder = self._load_encoder(progress, cancel)
+                self._identity = (self._encoder.model_key, self._encoder.dim)
+        finally:
+            self._loading.release()
         return self._encoder
+
+    def _load_encoder(self, progress: ProgressFn | None, cancel: CancelToken | None):  # -> ClipEncoder
+        from .model import load_encoder
+
+        if self._on_model_load:
+            self._on_model_load(True)
+        try:
+            return load_encoder(self.settings, reserve_cores=self.options.reserve_cores, progress=progress,
+                                cancel=cancel)
+        except ModelLoadError as exc:
+            self._model_problem = exc
+            raise
+        finally:
+            if self._on_model_load:
+                self._on_model_load(False)
 
     @property
     def identity(self) -> tuple[str, int]:
@@ -91,8 +113,31 @@ class Engine:
         if self._identity is None:
             from .model import model_identity
 
-            self._identity = model_identity(self.settings)
+            if self._model_problem is not None:
+                raise self._model_problem
+            try:
+                self._identity = model_identity(self.settings)
+            except ModelLoadError as exc:
+                self._model_problem = exc
+                raise
         return self._identity
+
+    def model_problem(self) -> ModelLoadError | None:
+        """Why the model cannot be used now (offline before its first download, a wrong id or folder), or None.
+
+        Photos can still be shown without it; sorting, search and training need it.
+        """
+        try:
+            self.identity  # noqa: B018 - reads the model's config, or says why it cannot
+        except ModelLoadError as exc:
+            return exc
+        return None
+
+    def model_on_disk(self) -> bool:
+        """Whether loading the model needs no download (a local folder, or a hub model already in the cache)."""
+        from .download import on_this_computer
+
+        return self._encoder is not None or on_this_computer(self.settings.model)
 
     @property
     def model_key(self) -> str:
@@ -116,10 +161,21 @@ class Engine:
 
     # ---- indexing ------------------------------------------------------------------
     def index(self, folder: str | os.PathLike[str], progress: ProgressFn | None = None,
-              cancel: CancelToken | None = None, on_batch: Callable[[list[int]], None] | None = None) -> IndexReport:
-        key, dim = self.identity
-        report = index_folder(folder, self.cache, key, dim, lambda: self.encoder(progress, cancel), progress=progress,
-                              cancel=cancel, on_batch=on_batch, options=self.options)
+              cancel: CancelToken | None = None, on_batch: Callable[[list[int]], None] | None = None, *,
+              browse_without_model: bool = False) -> IndexReport:
+        """Bring the cache up to date with ``folder`` (see :func:`index_folder`; ``browse_without_model``: the
+        window's photos get thumbnails while the model downloads, or when it cannot be had)."""
+        self._model_problem = None  # each run asks again: the connection may be back, the folder chosen again
+        try:
+            identity, problem = self.identity, None
+        except ModelLoadError as exc:
+            if not browse_without_model:
+                raise
+            identity, problem = None, exc
+        model = ModelAccess(lambda: self.encoder(progress, cancel), identity, problem,
+                            needs_download=identity is not None and not self.model_on_disk())
+        report = index_folder(folder, self.cache, model, progress=progress, cancel=cancel, on_batch=on_batch,
+                              options=self.options, browse_without_model=browse_without_model)
         report.model = self.settings.model
         if self._encoder is not None:
             report.device, report.precision = self._encoder.device.type, self._encoder.precision.name
@@ -132,6 +188,12 @@ class Engine:
     def embeddings(self, folder: str | os.PathLike[str]) -> EmbeddingSet:
         _, dim = self.identity
         return self.cache.load_embeddings(resolve_root(folder), self.model_id(), dim)
+
+    def unanalysed(self, folder: str | os.PathLike[str]) -> PhotoList:
+        """Photos of ``folder`` that can be shown but have no vector for this model (every one, when the model
+        cannot be had)."""
+        model_id = self.model_id() if self.model_problem() is None else None
+        return self.cache.unanalysed_under(resolve_root(folder), model_id)
 
     def embeddings_for_ids(self, ids: Iterable[int]) -> EmbeddingSet:
         """Photos by id (a batch just indexed), those that have a vector for this model."""

@@ -33,10 +33,40 @@ class Action(Enum):
     REPORT = "report"  # an unexpected failure: show the log
 
 
+class Face(Enum):
+    """Where a message is read: a fix is named the way that face offers it."""
+
+    CLI = "cli"
+    WINDOW = "window"
+
+
+# The fixes that each face offers its own way. A message names one as {key}; user_message words it for the face
+# that shows it ("Settings → Model" in the window, "--model FOLDER" on the command line), str() for both.
+CHOOSE_MODEL = "{choose_model}"
+_FIXES = {
+    CHOOSE_MODEL: {Face.WINDOW: "Settings → Model", Face.CLI: "--model FOLDER",
+                   None: "Settings → Model in the window, --model FOLDER on the command line"},
+}
+
+
+def worded(text: str, face: Face | None = None) -> str:
+    """``text`` with each fix it names said as ``face`` offers it (None: as both do)."""
+    for key, ways in _FIXES.items():
+        text = text.replace(key, ways[face])
+    return text
+
+
 class PhotosortError(Exception):
-    """A failure the user can act on; ``str(error)`` is the one-line message."""
+    """A failure the user can act on; ``str(error)`` is the one-line message (fixes named for both faces)."""
 
     action = Action.NONE
+
+    def __str__(self) -> str:
+        return worded(super().__str__())
+
+    def text_for(self, face: Face | None) -> str:
+        """The message as ``face`` shows it."""
+        return worded(super().__str__(), face)
 
 
 class FolderError(PhotosortError):
@@ -59,6 +89,12 @@ class ModelDownloadError(ModelLoadError):
     """Downloading the model stopped (connection lost or refused, the hub failing); what arrived is kept."""
 
     action = Action.RETRY  # trying again continues the download where it stopped
+
+
+class ModelNotReadyError(ModelLoadError):
+    """The model is being downloaded or loaded for indexing right now: what needs it waits until it is there."""
+
+    action = Action.NONE
 
 
 class StoreError(PhotosortError):
@@ -218,10 +254,11 @@ class UserMessage:
         object.__setattr__(self, "text", printable(self.text))
 
 
-def user_message(exc: BaseException) -> UserMessage:
-    """The message and action for any exception that ended a request (the CLI's line, the window's bar)."""
+def user_message(exc: BaseException, face: Face | None = None) -> UserMessage:
+    """The message and action for any exception that ended a request (the CLI's line, the window's bar), with
+    its fix named as ``face`` offers it."""
     if isinstance(exc, PhotosortError):
-        return UserMessage(str(exc), exc.action)
+        return UserMessage(exc.text_for(face), exc.action)
     if isinstance(exc, OSError):
         translated = os_error(exc, "read or write a file", exc.filename)
         return UserMessage(str(translated), translated.action)

@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -32,7 +32,7 @@ from .decode import (
     read_capture_facts,
 )
 from .decode_pool import DecodePool
-from .errors import Cancelled
+from .errors import Cancelled, ModelLoadError
 from .progress import CancelToken, ProgressFn, Reporter, check_cancel, is_cancelled
 from .scan import ScannedFile, resolve_root, scan_folder
 from .threads import cpu_cores, plan_threads, torch_threads
@@ -53,6 +53,7 @@ class IndexReport:
     unchanged: int = 0
     renamed: int = 0
     removed: int = 0
+    thumbnailed: int = 0  # photos given only a thumbnail and capture facts: the model was not there to analyse them
     failed: list[tuple[str, str]] = field(default_factory=list)
     known_failures: int = 0  # failed before and unchanged since: not retried
     ignored: int = 0  # files that are not photos (videos, sidecars, documents)
@@ -94,6 +95,7 @@ class IndexPlan:
     unchanged: int
     known_failures: int
     vanished: list[PhotoRecord]
+    to_thumbnail: list[ScannedFile] = field(default_factory=list)  # of to_embed: new or changed, no thumbnail yet
 
 
 @dataclass(frozen=True)
@@ -130,9 +132,31 @@ class Embedder(Protocol):
     def embed_pixels(self, batch: np.ndarray) -> np.ndarray: ...
 
 
+@dataclass(frozen=True)
+class ModelAccess:
+    """What indexing knows of the model before it is loaded, and how to load it.
+
+    ``identity`` is (cache key, vector size), known without loading the weights;
+    None when the model cannot be had at all (offline before its first download, a
+    wrong id or folder): ``problem`` says why. ``needs_download``: loading must fetch
+    the weights first, which takes minutes on a first run.
+    """
+
+    load: Callable[[], Embedder]
+    identity: tuple[str, int] | None
+    problem: ModelLoadError | None = None
+    needs_download: bool = False
+
+    @classmethod
+    def loaded(cls, embedder: Embedder) -> ModelAccess:
+        """A model already in memory (the benchmarks)."""
+        return cls(lambda: embedder, (embedder.model_key, embedder.dim))
+
+
 def plan_index(scanned: list[ScannedFile], known: dict[str, PhotoRecord]) -> IndexPlan:
     """Split the scan into photos to embed and photos the cache already has; list vanished ones."""
     to_embed: list[ScannedFile] = []
+    to_thumbnail: list[ScannedFile] = []
     unchanged = known_failures = 0
     for f in scanned:
         rec = known.get(f.path)
@@ -143,43 +167,55 @@ def plan_index(scanned: list[ScannedFile], known: dict[str, PhotoRecord]) -> Ind
             unchanged += 1
         else:
             to_embed.append(f)
+            if not (same_file and rec.has_thumb):
+                to_thumbnail.append(f)
     seen = {f.path for f in scanned}
     vanished = [rec for path, rec in known.items() if path not in seen]
-    return IndexPlan(to_embed, unchanged, known_failures, vanished)
+    return IndexPlan(to_embed, unchanged, known_failures, vanished, to_thumbnail)
 
 
 def index_folder(
     folder: str | os.PathLike[str],
     cache: Cache,
-    model_key: str,
-    dim: int,
-    get_embedder: Callable[[], Embedder],
+    model: ModelAccess,
     *,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
     on_batch: Callable[[list[int]], None] | None = None,
     options: PipelineOptions | None = None,
+    browse_without_model: bool = False,
 ) -> IndexReport:
-    """Bring the cache up to date with ``folder``; the model is loaded only if something needs embedding."""
+    """Bring the cache up to date with ``folder``; the model is loaded only if something needs embedding.
+
+    ``browse_without_model`` (the window): photos the model cannot analyse yet still
+    get their thumbnail and capture facts, written as they are decoded and passed to
+    ``on_batch`` like embedded ones, so they can be looked at, sorted by name or date
+    and previewed — while a first run downloads the model, and when it cannot be had
+    at all (then its :class:`ModelLoadError` is raised after that). Without it (the
+    command line) a model that cannot be had is said at once.
+    """
     options = options or PipelineOptions()
     started = time.monotonic()
     root = resolve_root(folder)
     report = IndexReport(folder=root)
+    if model.identity is None and not browse_without_model:
+        raise model.problem or ModelLoadError("The CLIP model cannot be loaded.")
     try:
         Reporter("scanning", 0, progress).update(0, force=True)
         ignored: list[str] = []
         scanned = scan_folder(root, cancel, ignored)
         report.ignored = len(ignored)
-        model_id = cache.model_id(model_key, dim)
+        model_id = cache.model_id(*model.identity) if model.identity is not None else None
         plan = plan_index(scanned, cache.photos_under(root, model_id))
         report.total, report.unchanged, report.known_failures = len(scanned), plan.unchanged, plan.known_failures
-        report.renamed = _apply_renames(cache, plan, model_id)
+        report.renamed = _apply_renames(cache, plan)
         report.removed = cache.delete_photos(rec.id for rec in plan.vanished) if plan.vanished else 0
         report.unchanged += report.renamed
         _read_missing_facts(cache, root, options, progress, cancel)
         if plan.to_embed:
-            embedder = get_embedder()
-            _embed_all(plan.to_embed, cache, model_id, embedder, report, options, progress, cancel, on_batch)
+            pipeline = _Pipeline(cache, report, options, progress, cancel, on_batch)
+            embedder = pipeline.model_or_thumbnails(model, plan) if browse_without_model else model.load()
+            pipeline.embed_all(plan.to_embed, model_id, embedder)
     except Cancelled:
         report.cancelled = True
     report.seconds = time.monotonic() - started
@@ -209,13 +245,19 @@ def _read_missing_facts(cache: Cache, root: str, options: PipelineOptions, progr
     log.info("read capture dates of %d photos cached before dates were kept", len(undated))
 
 
-def _apply_renames(cache: Cache, plan: IndexPlan, model_id: int) -> int:
-    """A new path whose content matches a vanished photo is that photo renamed: keep its vectors and labels."""
-    by_print = {(rec.fingerprint, rec.size): rec for rec in plan.vanished if rec.fingerprint and rec.has_embedding}
+def _apply_renames(cache: Cache, plan: IndexPlan) -> int:
+    """A new path whose content matches a vanished photo is that photo renamed: keep its vectors and labels.
+
+    A renamed photo that has no vector for this model yet (it was only browsed) keeps its row and
+    thumbnail and is still embedded.
+    """
+    by_print = {(rec.fingerprint, rec.size): rec for rec in plan.vanished
+                if rec.fingerprint and (rec.has_embedding or rec.has_thumb)}
     if not by_print:
         return 0
     renamed = 0
     still_to_embed: list[ScannedFile] = []
+    moved_browsable: set[str] = set()
     for f in plan.to_embed:
         rec = None
         if any(size == f.size for _, size in by_print):
@@ -229,46 +271,124 @@ def _apply_renames(cache: Cache, plan: IndexPlan, model_id: int) -> int:
         cache.move_photo(rec.id, f.path, f.size, f.mtime_ns)
         plan.vanished.remove(rec)
         renamed += 1
+        if not rec.has_embedding:
+            still_to_embed.append(f)
+            moved_browsable.add(f.path)
     plan.to_embed = still_to_embed
+    plan.to_thumbnail = [f for f in plan.to_thumbnail if f in still_to_embed and f.path not in moved_browsable]
     return renamed
 
 
-def _embed_all(
-    files: list[ScannedFile],
-    cache: Cache,
-    model_id: int,
-    embedder: Embedder,
-    report: IndexReport,
-    options: PipelineOptions,
-    progress: ProgressFn | None,
-    cancel: CancelToken | None,
-    on_batch: Callable[[list[int]], None] | None,
-) -> None:
-    """Decode ahead in a pool, embed in a model thread, write here: all three overlap.
+class _Pipeline:
+    """One indexing run's decode → (embed) → write pipeline, with what it reports to and where it writes."""
 
-    While the model works on batch N, this thread writes batch N-1 to SQLite
-    and the pool decodes batches N+1.., so the model never waits on the disk
-    in steady state. Cancelling keeps every batch written so far; the batch
-    still in the model is dropped (it is indexed again next time).
-    """
-    run = resolve_run(options, embedder)
-    reporter = Reporter("indexing", len(files), progress)
-    reporter.update(0, force=True)
-    done = 0
-    pending: tuple[list[Decoded], Future] | None = None
-    with torch_threads(run.torch_threads), DecodePool(run.decode_threads, options.decode_timeout_s) as pool, \
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="model") as model_thread:
-        for batch in _decoded_batches(files, embedder.prep, run, pool):
-            if is_cancelled(cancel):
-                break
-            future = model_thread.submit(_embed_batch, embedder, batch, run)
-            if pending is not None:
-                done += _store(pending, cache, model_id, report, on_batch, reporter, done)
-            pending = (batch, future)
-        if pending is not None and not is_cancelled(cancel):
-            done += _store(pending, cache, model_id, report, on_batch, reporter, done)
-        reporter.update(done, force=True)
-        check_cancel(cancel)
+    def __init__(self, cache: Cache, report: IndexReport, options: PipelineOptions, progress: ProgressFn | None,
+                 cancel: CancelToken | None, on_batch: Callable[[list[int]], None] | None) -> None:
+        self.cache = cache
+        self.report = report
+        self.options = options
+        self.progress = progress
+        self.cancel = cancel
+        self.on_batch = on_batch
+        self._thumbnail_failures: set[str] = set()
+
+    # ---- without the model ----------------------------------------------------------------------
+    def model_or_thumbnails(self, model: ModelAccess, plan: IndexPlan) -> Embedder:
+        """The model, ready to embed; photos get their thumbnails first wherever it is not there yet.
+
+        A model that must be downloaded loads on a thread of its own while the photos
+        get thumbnails (the grid fills during the download); once it is ready, the
+        embedding starts (photos thumbnailed meanwhile are decoded again: only a first
+        run pays that). A model that cannot be had at all leaves every photo browsable
+        and then says why.
+        """
+        if model.identity is None:
+            self.thumbnails(plan.to_thumbnail)
+            raise model.problem or ModelLoadError("The CLIP model cannot be loaded.")
+        if not model.needs_download:
+            try:
+                return model.load()
+            except ModelLoadError:
+                self.thumbnails(plan.to_thumbnail)
+                raise
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-loader") as loader:
+            loading = loader.submit(model.load)
+            self.thumbnails(plan.to_thumbnail, until=loading)
+            embedder = loading.result()  # a failure is raised once every photo has its thumbnail
+        plan.to_embed = [f for f in plan.to_embed if f.path not in self._thumbnail_failures]
+        return embedder
+
+    def thumbnails(self, files: list[ScannedFile], until: Future | None = None) -> None:
+        """Decode ``files`` for their thumbnails and capture facts only (no model); stop when ``until`` (the model
+        loading) has succeeded. Progress is reported unless ``until`` is still running: then the download's is."""
+        if not files:
+            return
+        run = resolve_run(self.options, None)
+        run = replace(run, decode_threads=self.options.decode_threads or max(1, cpu_cores() - self.options.reserve_cores))
+        reporter = Reporter("thumbnails", len(files), self.progress)
+        done = 0
+        with DecodePool(run.decode_threads, self.options.decode_timeout_s) as pool:
+            for batch in _decoded_batches(files, Preprocess(), run, pool):
+                if until is not None and until.done() and until.exception() is None:
+                    return  # the model is here: embedding takes over
+                check_cancel(self.cancel)
+                photos = [_new_photo(f, d, None) for f, d in batch if isinstance(d, DecodedPhoto)]
+                failures = [(f.path, f.size, f.mtime_ns, d) for f, d in batch if isinstance(d, str)]
+                self._write(None, photos, failures)
+                self.report.thumbnailed += len(photos)
+                self._thumbnail_failures.update(path for path, *_ in failures)
+                done += len(batch)
+                if until is None or until.done():
+                    reporter.update(done)
+        check_cancel(self.cancel)
+
+    # ---- with it -----------------------------------------------------------------------------------
+    def embed_all(self, files: list[ScannedFile], model_id: int | None, embedder: Embedder) -> None:
+        """Decode ahead in a pool, embed in a model thread, write here: all three overlap.
+
+        While the model works on batch N, this thread writes batch N-1 to SQLite
+        and the pool decodes batches N+1.., so the model never waits on the disk
+        in steady state. Cancelling keeps every batch written so far; the batch
+        still in the model is dropped (it is indexed again next time).
+        """
+        if not files:
+            return
+        run = resolve_run(self.options, embedder)
+        reporter = Reporter("indexing", len(files), self.progress)
+        reporter.update(0, force=True)
+        done = 0
+        pending: tuple[list[Decoded], Future] | None = None
+        with torch_threads(run.torch_threads), DecodePool(run.decode_threads, self.options.decode_timeout_s) as pool, \
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="model") as model_thread:
+            for batch in _decoded_batches(files, embedder.prep, run, pool):
+                if is_cancelled(self.cancel):
+                    break
+                future = model_thread.submit(_embed_batch, embedder, batch, run)
+                if pending is not None:
+                    done += self._store(pending, model_id, reporter, done)
+                pending = (batch, future)
+            if pending is not None and not is_cancelled(self.cancel):
+                done += self._store(pending, model_id, reporter, done)
+            reporter.update(done, force=True)
+            check_cancel(self.cancel)
+
+    def _store(self, pending: tuple[list[Decoded], Future], model_id: int | None, reporter: Reporter, done: int) -> int:
+        """Write one embedded batch in one transaction (in this, the cache's, thread); return its size."""
+        batch, future = pending
+        embedded: _Embedded = future.result()
+        self._write(model_id, embedded.photos, embedded.failures)
+        if done == 0:
+            reporter.restart_rate(len(batch))  # the first batch pays for model warm-up
+        reporter.update(done + len(batch))
+        return len(batch)
+
+    def _write(self, model_id: int | None, photos: list[NewPhoto], failures: list[tuple[str, int, int, str]]) -> None:
+        ids = self.cache.write_indexed(model_id, photos, failures)
+        if model_id is not None:
+            self.report.indexed += len(photos)
+        self.report.failed.extend((path, reason) for path, _, _, reason in failures)
+        if self.on_batch is not None and ids:
+            self.on_batch(ids)
 
 
 @dataclass(frozen=True)
@@ -283,8 +403,8 @@ class RunPlan:
     gpu_device: object | None  # the CUDA device when JPEGs are decoded there
 
 
-def resolve_run(options: PipelineOptions, embedder: Embedder) -> RunPlan:
-    """Make every run-time choice left open in ``options`` for this machine and ``embedder``."""
+def resolve_run(options: PipelineOptions, embedder: Embedder | None) -> RunPlan:
+    """Make every run-time choice left open in ``options`` for this machine and ``embedder`` (None: no model)."""
     device = getattr(embedder, "device", None)
     device_type = getattr(device, "type", "cpu")
     plan = plan_threads(cpu_cores(), device_type, options.reserve_cores)
@@ -365,11 +485,12 @@ def _embed_batch(embedder: Embedder, batch: list[Decoded], run: RunPlan) -> _Emb
     photos: list[NewPhoto] = []
     if good:
         vectors = embedder.embed_pixels(np.stack([d.pixels for _, d in good]))
-        photos = [
-            NewPhoto(f.path, f.size, f.mtime_ns, d.fingerprint, d.width, d.height, d.thumb, v, d.facts)
-            for (f, d), v in zip(good, vectors, strict=True)
-        ]
+        photos = [_new_photo(f, d, v) for (f, d), v in zip(good, vectors, strict=True)]
     return _Embedded(photos, failures)
+
+
+def _new_photo(f: ScannedFile, d: DecodedPhoto, vector: np.ndarray | None) -> NewPhoto:
+    return NewPhoto(f.path, f.size, f.mtime_ns, d.fingerprint, d.width, d.height, d.thumb, vector, d.facts)
 
 
 def _decode_encoded_on_gpu(batch: list[Decoded], prep: Preprocess, run: RunPlan) -> list[Decoded]:
@@ -383,19 +504,3 @@ def _decode_encoded_on_gpu(batch: list[Decoded], prep: Preprocess, run: RunPlan)
     for (i, _), result in zip(encoded, decoded, strict=True):
         out[i] = (batch[i][0], result)
     return out
-
-
-def _store(pending: tuple[list[Decoded], Future], cache: Cache, model_id: int, report: IndexReport,
-           on_batch: Callable[[list[int]], None] | None, reporter: Reporter, done: int) -> int:
-    """Write one embedded batch in one transaction (in this, the cache's, thread); return its size."""
-    batch, future = pending
-    embedded: _Embedded = future.result()
-    ids = cache.write_indexed(model_id, embedded.photos, embedded.failures)
-    report.indexed += len(embedded.photos)
-    report.failed.extend((path, reason) for path, _, _, reason in embedded.failures)
-    if on_batch is not None and ids:
-        on_batch(ids)
-    if done == 0:
-        reporter.restart_rate(len(batch))  # the first batch pays for model warm-up
-    reporter.update(done + len(batch))
-    return len(batch)

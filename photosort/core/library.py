@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .cache import EmbeddingSet
+from .cache import EmbeddingSet, PhotoList
 from .calibration import TARGET_NEEDS_CLASSIFIER, AutoFiling, Calibration, auto_filing, check_target, no_estimate
 from .capture import PhotoDate
 from .classifiers import TrainReport, unique_categories
-from .errors import ExportError, LabelsError, PhotosortError, UsageError
+from .errors import ExportError, LabelsError, ModelLoadError, PhotosortError, UsageError
 from .export import DEFAULT_LAYOUT, ExportItem, ExportPlan, Layout, parse_layout, plan_export
 from .labels_csv import read_labels_csv
 from .rejects import REJECTED_REASON
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from .engine import Engine
 
 log = logging.getLogger(__name__)
+
+NOT_ANALYSED_REASON = "not sorted: the model has not analysed it yet"
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,13 @@ class SortResult:
 
 
 class Library:
-    """The photos of some folders, as the engine's cache has them for its model."""
+    """The photos of some folders, as the engine's cache has them for its model.
+
+    The photos with a vector for the model are the library proper: sorted, searched,
+    exported. Photos seen without one (the model is downloading, or cannot be had) are
+    held apart as :attr:`unanalysed`: shown and browsed, never guessed into a group,
+    and listed as skipped by an export.
+    """
 
     def __init__(self, engine: Engine, roots: Sequence[str] = ()) -> None:
         self._engine = engine
@@ -111,13 +119,33 @@ class Library:
         self._keys: list[str] = []
         self._row: dict[int, int] = {}
         self._vectors = np.zeros((0, 0), np.float32)
+        self._unanalysed: dict[int, str] = {}  # photo id -> path, in the order they came
         self._zero_shot: tuple[tuple[Category, ...], np.ndarray] | None = None
         for root in roots:
             self.add_folder(root)
 
     # ---- what is open -------------------------------------------------------------------------
     def __len__(self) -> int:
+        """The photos that can be sorted (analysed by the model)."""
         return len(self._ids)
+
+    @property
+    def unanalysed(self) -> PhotoList:
+        """Photos shown without a vector for the model yet: browsable, not sortable."""
+        return PhotoList(np.fromiter(self._unanalysed, np.int64, len(self._unanalysed)), list(self._unanalysed.values()))
+
+    def model_problem(self) -> ModelLoadError | None:
+        """Why the model cannot analyse these photos now (offline before its first download, …), or None."""
+        return self._engine.model_problem()
+
+    def check_sortable(self, error: type[PhotosortError] = UsageError) -> None:
+        """Raise what stops these photos from being sorted: there are none, or none is analysed yet (and why)."""
+        if len(self):
+            return
+        if not self._unanalysed:
+            raise error("There are no indexed photos here: open a folder of photos first.")
+        raise self.model_problem() or error("The photos are not analysed yet: they can be sorted once the model has "
+                                            "looked at them.")
 
     @property
     def photos(self) -> EmbeddingSet:
@@ -138,20 +166,33 @@ class Library:
         root = resolve_root(folder)
         if root not in self.roots:
             self.roots.append(root)
-            self.upsert(self._engine.embeddings(root))
+            self._read_folder(root)
         return root
 
     def reload(self) -> None:
         """Read every open folder again from the cache (after renames or removals on disk)."""
-        self._ids, self._paths, self._keys, self._row = [], [], [], {}
+        self._ids, self._paths, self._keys, self._row, self._unanalysed = [], [], [], {}, {}
         for root in self.roots:
-            self.upsert(self._engine.embeddings(root))
+            self._read_folder(root)
 
-    def add_indexed(self, ids: list[int]) -> EmbeddingSet:
-        """Photos just indexed (one committed batch): read them back and hold them; returns what was added."""
-        batch = self._engine.embeddings_for_ids(ids)
+    def _read_folder(self, root: str) -> None:
+        if self.model_problem() is None:
+            self.upsert(self._engine.embeddings(root))
+        unanalysed = self._engine.unanalysed(root)
+        self._unanalysed.update(zip(unanalysed.ids.tolist(), unanalysed.paths, strict=True))
+
+    def add_indexed(self, ids: list[int]) -> tuple[EmbeddingSet, PhotoList]:
+        """Photos just indexed (one committed batch): read them back and hold them; returns what was added, the
+        photos analysed and those only browsable (the model is not there yet)."""
+        batch = self._engine.embeddings_for_ids(ids) if self.model_problem() is None else EmbeddingSet(
+            np.zeros(0, np.int64), [], np.zeros((0, 0), np.float32), [])
         self.upsert(batch)
-        return batch
+        analysed = set(batch.ids.tolist())
+        rest = [i for i in ids if i not in analysed]
+        paths = self._engine.cache.paths_for_ids(rest)
+        waiting = PhotoList(np.array([i for i in rest if i in paths], np.int64), [paths[i] for i in rest if i in paths])
+        self._unanalysed.update(zip(waiting.ids.tolist(), waiting.paths, strict=True))
+        return batch, waiting
 
     def upsert(self, photos: EmbeddingSet) -> None:
         """Add photos, or replace the vector, path and identity of photos already held (a changed file)."""
@@ -163,6 +204,7 @@ class Library:
         for photo_id, path, key, vector in zip(photos.ids.tolist(), photos.paths, photos.keys, photos.vectors,
                                                strict=True):
             row = self._row.get(photo_id)
+            self._unanalysed.pop(photo_id, None)
             if row is None:
                 row = self._row[photo_id] = len(self._ids)
                 self._ids.append(photo_id)
@@ -178,7 +220,7 @@ class Library:
 
     def path_of(self, photo_id: int) -> str | None:
         row = self._row.get(photo_id)
-        return self._paths[row] if row is not None else None
+        return self._paths[row] if row is not None else self._unanalysed.get(photo_id)
 
     def dates(self, photo_ids: Iterable[int] | None = None) -> dict[int, PhotoDate]:
         """When each held photo (or each of ``photo_ids``) was taken: EXIF capture facts and file time."""
@@ -350,13 +392,14 @@ class Library:
         """
         parsed = parse_layout(layout)
         if not len(result.photos):
-            raise ExportError("There are no indexed photos to export: open a folder of photos first.")
+            self.check_sortable(ExportError)
         items = self._export_items(result, parsed)
         left_out = set() if include_rejected else {Path(r.path) for r in rejected_photos(self)}
         plan = plan_export([item for item in items if item.source not in left_out], Path(destination).expanduser(),
                            mode=mode, unsure=unsure, layout=parsed)
         plan.skipped.extend((Path(path), f"could not be read: {error}") for path, error in self.failures())
         plan.skipped.extend((path, REJECTED_REASON) for path in sorted(left_out))
+        plan.skipped.extend((Path(path), NOT_ANALYSED_REASON) for path in self._unanalysed.values())
         return plan
 
     def _export_items(self, result: SortResult, layout: Layout) -> list[ExportItem]:

@@ -50,7 +50,7 @@ import torch
 
 from .config import Settings
 from .decode import Preprocess
-from .errors import ModelLoadError, PhotosortError
+from .errors import CHOOSE_MODEL, ModelLoadError, PhotosortError
 from .progress import CancelToken, ProgressFn
 from .threads import cpu_cores, plan_threads
 
@@ -423,5 +423,5 @@ def _load_failure_message(name: str, exc: BaseException) -> str:
         return f"Model folder not found: {name}. Check the path, or use a Hugging Face model id."
     return (
         f"Could not load the CLIP model '{name}': {str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__}. "
-        "Choose another model or a local model folder: Settings → Model in the window, --model on the command line."
+        f"Choose another model or a local model folder ({CHOOSE_MODEL})."
     )

@@ -25,7 +25,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
-from .photo_model import PhotoModel, Tile, group_colour
+from .photo_model import NOT_ANALYSED, PhotoModel, Tile, group_colour
 
 TILE_SIZES = (112, 160, 224)
 DEFAULT_TILE = 160
@@ -160,9 +160,11 @@ class TileDelegate(QStyledItemDelegate):
         font.setWeight(QFont.Weight.DemiBold)
         metrics = QFontMetrics(font)
         labelled = tile.label is not None
+        waiting = tile.group == NOT_ANALYSED  # shown before the model has looked at it: no guess, no percentage
         colour = group_colour(tile.group)
         text = f"\u2713 {tile.label}" if labelled else (tile.category if tile.category is not None else "Unsure")
-        percent = "" if labelled else f" {tile.score:.0%}"
+        text = "Not analysed" if waiting else text
+        percent = "" if labelled or waiting else f" {tile.score:.0%}"
         pad = 6 if tile_px < DEFAULT_TILE else 7
         room = rect.width() - 2 * pad - metrics.horizontalAdvance(percent)
         text = metrics.elidedText(text, Qt.TextElideMode.ElideRight, max(room, 10))
@@ -174,7 +176,7 @@ class TileDelegate(QStyledItemDelegate):
             painter.fillPath(path, colour)
             text_colour = QColor("#1a1a1a") if colour.lightnessF() > 0.62 else QColor("#ffffff")
         else:
-            painter.setPen(QPen(colour, 1.3))
+            painter.setPen(QPen(colour, 1.3, Qt.PenStyle.DashLine if waiting else Qt.PenStyle.SolidLine))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawPath(path)
             text_colour = option.palette.color(QPalette.ColorRole.Text)

@@ -111,7 +111,7 @@ def describe_progress(progress: Progress) -> str:
         if progress.eta_s is not None:
             text += f" · about {format_duration(progress.eta_s)} left"
         return text
-    verb = "Reading capture dates" if progress.phase == "reading dates" else "Indexing"
+    verb = {"reading dates": "Reading capture dates", "thumbnails": "Making thumbnails"}.get(progress.phase, "Indexing")
     text = f"{verb} {progress.done:,} of {progress.total:,}"
     if progress.rate > 0:
         text += f" · {progress.rate:.1f} photos/s"
@@ -505,8 +505,8 @@ class MainWindow(QMainWindow):
             return
         self.progress_label.setText(describe_progress(progress))
         self._downloading = progress.phase == "downloading" and progress.done < progress.total
-        if progress.phase == "indexing" and self.model.photo_count() == 0:
-            self.view.set_empty_text(f"Indexing {progress.total:,} photos; they appear here as they are done…")
+        if progress.phase in ("indexing", "thumbnails") and self.model.photo_count() == 0:
+            self.view.set_empty_text(f"Reading {progress.total:,} photos; they appear here as they are done…")
         if progress.phase == "downloading" and self.model.photo_count() == 0:
             self.view.set_empty_text("Downloading the CLIP model, once; your photos appear here as they are indexed…")
         if progress.phase == "scanning" or progress.total == 0:
@@ -527,10 +527,10 @@ class MainWindow(QMainWindow):
             return
         if batch.replace:
             self.model.replace_photos(batch.ids, batch.paths, batch.categories, batch.probabilities, batch.labels,
-                                      batch.dates)
+                                      batch.dates, batch.analysed)
         else:
             self.model.add_photos(batch.ids, batch.paths, batch.categories, batch.probabilities, batch.labels,
-                                  batch.dates)
+                                  batch.dates, batch.analysed)
         if batch.labels:
             self.classifiers.counts_changed()
         self._schedule_prefetch()
@@ -906,6 +906,8 @@ class MainWindow(QMainWindow):
 
     def _update_status(self) -> None:
         parts = [plural(self.model.photo_count(), "photo")] if self._folders else ["No folder open"]
+        if self.model.unanalysed_count():
+            parts.append(f"{self.model.unanalysed_count():,} not analysed yet")
         if self.model.categories:
             n, active = len(self.model.categories), self.classifiers.active
             parts.append(f"{active}: {plural(n, 'class', 'classes')}" if active else plural(n, "category", "categories"))

@@ -53,6 +53,7 @@ ScoreRole = Qt.ItemDataRole.UserRole + 4  # float in [0, 1]: probability of the 
 GroupRole = Qt.ItemDataRole.UserRole + 5  # category index, or UNSURE
 BestGuessRole = Qt.ItemDataRole.UserRole + 6  # name of the best category even when unsure ("" if none)
 
+NOT_ANALYSED = -2  # the group of photos shown before the model has looked at them (never guessed into another)
 REBUILD_NAME_ORDER_ABOVE = 512  # photos added at once; fewer are inserted into the name order one by one
 LEAST_SURE_COUNT = 48  # photos shown by "Label these next": a few screens of clicks, then the head retrains
 SORT_KEYS = ("name", "folder", "confidence", "date")
@@ -117,6 +118,7 @@ class PhotoModel(QAbstractListModel):
         self._best = np.zeros(0, np.int64)  # the group: label if labelled, else predicted
         self._score = np.zeros(0, np.float32)
         self._labels = np.zeros(0, np.int64)  # class index per photo, or NO_LABEL
+        self._analysed = np.zeros(0, bool)  # per photo: the model has looked at it (else: shown, not sorted)
         self._label_of_id: dict[int, int] = {}  # every label of the active classifier, shown or not
         self._least_sure: np.ndarray | None = None  # photo indexes shown by "Label these next"
         self._ranking: np.ndarray | None = None  # photo indexes of a search, best match first
@@ -199,6 +201,10 @@ class PhotoModel(QAbstractListModel):
         """Photos in the library, whatever the filter shows."""
         return len(self._ids)
 
+    def unanalysed_count(self) -> int:
+        """Photos shown that the model has not looked at yet (downloading, or not available)."""
+        return int(len(self._analysed) - np.count_nonzero(self._analysed))
+
     def tile(self, row: int) -> Tile:
         i = int(self._order[row])
         return Tile(int(self._ids[i]), self._names[i], self._category_of(i), int(self._best[i]), self._score_of(i),
@@ -269,18 +275,23 @@ class PhotoModel(QAbstractListModel):
         return self._least_sure is not None
 
     def groups(self) -> list[Group]:
-        """All photos, each category with its count, then Unsure (only when there are categories)."""
+        """All photos, each category with its count, then Unsure (only when there are categories), then the photos
+        not analysed yet (only while there are some)."""
         out = [Group(None, "All photos", len(self._ids))]
-        if not self._categories:
-            return out
-        counts = np.bincount(self._best + 1, minlength=len(self._categories) + 1)
-        out += [Group(k, c.name, int(counts[k + 1])) for k, c in enumerate(self._categories)]
-        out.append(Group(UNSURE, "Unsure", int(counts[0])))
+        if self._categories:
+            counts = np.bincount(np.maximum(self._best, UNSURE) + 1, minlength=len(self._categories) + 1)
+            out += [Group(k, c.name, int(counts[k + 1])) for k, c in enumerate(self._categories)]
+            out.append(Group(UNSURE, "Unsure", int(np.count_nonzero(self._best == UNSURE))))
+        waiting = self.unanalysed_count()
+        if waiting:
+            out.append(Group(NOT_ANALYSED, self.group_label(NOT_ANALYSED), waiting))
         return out
 
     def group_label(self, key: Filter) -> str:
         if key is None:
             return "All photos"
+        if key == NOT_ANALYSED:
+            return "Not analysed yet"
         return "Unsure" if key == UNSURE else self._categories[key].name
 
     # ---- changing ----------------------------------------------------------------------
@@ -293,6 +304,7 @@ class PhotoModel(QAbstractListModel):
         self._probs = np.zeros((0, len(self._categories)), np.float32)
         self._predicted, self._best = np.zeros(0, np.int64), np.zeros(0, np.int64)
         self._score, self._labels = np.zeros(0, np.float32), np.zeros(0, np.int64)
+        self._analysed = np.zeros(0, bool)
         self._name_keys, self._by_name, self._name_rank, self._folder_rank = [], [], None, None
         self._when = np.zeros(0, np.float64)
         if self._least_sure is not None:
@@ -304,21 +316,25 @@ class PhotoModel(QAbstractListModel):
 
     def add_photos(self, ids: np.ndarray, paths: list[str], categories: tuple[Category, ...],
                    probabilities: np.ndarray, labels: dict[int, int] | None = None,
-                   dates: dict[int, str] | None = None) -> None:
-        """Add photos (or refresh ones already shown, e.g. a changed file) with their probabilities, labels
-        and when they were taken (photo id -> ISO time)."""
+                   dates: dict[int, str] | None = None, analysed: np.ndarray | None = None) -> None:
+        """Add photos (or refresh ones already shown, e.g. a changed file, or one the model has now analysed) with
+        their probabilities, labels, when they were taken (photo id -> ISO time) and whether the model has looked
+        at each (None: it has at all)."""
         if len(ids) == 0:
             return
         if labels and tuple(categories) == self._categories:
             self._label_of_id.update(labels)
         probs = self._aligned_probabilities(categories, probabilities, len(ids))
+        analysed = np.ones(len(ids), bool) if analysed is None else np.asarray(analysed, bool)
         known = np.array([int(i) in self._index_of for i in ids], dtype=bool)
-        for photo_id, path, row in zip(ids[known], np.array(paths, dtype=object)[known], probs[known], strict=True):
+        for photo_id, path, row, seen in zip(ids[known], np.array(paths, dtype=object)[known], probs[known],
+                                             analysed[known], strict=True):
             i = self._index_of[int(photo_id)]
             if path != self._paths[i]:
                 self._paths[i], self._names[i] = path, display_path(os.path.basename(path))
                 self._name_keys = []  # a renamed photo moves: rebuild the name order
             self._probs[i] = row
+            self._analysed[i] = seen
         fresh = ~known
         start = len(self._ids)
         new_paths = [p for p, f in zip(paths, fresh, strict=True) if f]
@@ -328,6 +344,7 @@ class PhotoModel(QAbstractListModel):
         self._index_of.update({int(pid): start + k for k, pid in enumerate(ids[fresh])})
         self._probs = np.concatenate([self._probs, probs[fresh]]) if fresh.any() else self._probs
         self._labels = np.concatenate([self._labels, self._labels_for(ids[fresh])])
+        self._analysed = np.concatenate([self._analysed, analysed[fresh]])
         self._when = np.concatenate([self._when, np.full(int(fresh.sum()), np.nan)])
         self._store_dates(dates)
         self._extend_name_order(range(start, len(self._ids)))
@@ -337,7 +354,7 @@ class PhotoModel(QAbstractListModel):
 
     def replace_photos(self, ids: np.ndarray, paths: list[str], categories: tuple[Category, ...],
                        probabilities: np.ndarray, labels: dict[int, int] | None = None,
-                       dates: dict[int, str] | None = None) -> None:
+                       dates: dict[int, str] | None = None, analysed: np.ndarray | None = None) -> None:
         """Show exactly these photos (after renames or removals on disk)."""
         if labels and tuple(categories) == self._categories:
             self._label_of_id.update(labels)
@@ -351,6 +368,7 @@ class PhotoModel(QAbstractListModel):
         self._ranking, self._match = None, {}  # the rows it named are gone
         self._probs = self._aligned_probabilities(categories, probabilities, len(ids))
         self._labels = self._labels_for(self._ids)
+        self._analysed = np.ones(len(self._ids), bool) if analysed is None else np.asarray(analysed, bool)
         self._when = np.full(len(self._ids), np.nan)
         self._store_dates(dates)
         self._name_keys, self._by_name = [], []
@@ -444,7 +462,7 @@ class PhotoModel(QAbstractListModel):
         self._refresh_order()
 
     def set_filter(self, key: Filter) -> None:
-        if key is not None and key != UNSURE and not 0 <= key < len(self._categories):
+        if key is not None and key not in (UNSURE, NOT_ANALYSED) and not 0 <= key < len(self._categories):
             key = None
         if key == self._filter:
             return
@@ -484,6 +502,10 @@ class PhotoModel(QAbstractListModel):
             threshold = np.full(len(self._categories), np.inf)
         decision = decide(self._probs, threshold, self._labels)
         self._predicted, self._score, self._best = decision.predicted, decision.confidence, decision.best
+        waiting = ~self._analysed
+        if waiting.any():  # shown, never guessed into a group: the model has not looked at them (a label still wins)
+            self._predicted = np.where(waiting, NOT_ANALYSED, self._predicted)
+            self._best = np.where(waiting & (self._labels < 0), NOT_ANALYSED, self._best)
 
     def _labels_for(self, ids: np.ndarray) -> np.ndarray:
         if not self._label_of_id:
@@ -512,6 +534,8 @@ class PhotoModel(QAbstractListModel):
         return self._categories[int(np.argmax(self._probs[i]))].name
 
     def _tooltip(self, i: int) -> str:
+        if not self._analysed[i]:
+            return f"{display_path(self._paths[i])}\nNot analysed yet: the model has not looked at it"
         if not self._categories:
             return display_path(self._paths[i])
         guess = self._best_guess(i)
@@ -542,8 +566,10 @@ class PhotoModel(QAbstractListModel):
             secondary = np.nan_to_num(self._when[shown], nan=np.inf)  # oldest first; not known yet: last
         else:
             secondary = self._names_rank()[shown]
-        if self._grouped and self._categories:
-            group = np.where(self._best[shown] < 0, len(self._categories), self._best[shown])
+        if self._grouped and self._categories:  # the categories in order, then Unsure, then not analysed
+            best = self._best[shown]
+            group = np.where(best == NOT_ANALYSED, len(self._categories) + 1,
+                             np.where(best < 0, len(self._categories), best))
             return shown[np.lexsort((self._names_rank()[shown], secondary, group))]
         return shown[np.lexsort((self._names_rank()[shown], secondary))]
 

@@ -30,7 +30,7 @@ from ..core.zeroshot import Category, parse_categories
 from .classifier_panel import ClassifierBar, LabelPanel
 from .photo_model import Group, group_colour
 
-ALL_PHOTOS = -2  # item data for "All photos" (never None: PySide6 6.12 leaks None read back from item data)
+ALL_PHOTOS = -100  # item data for "All photos" (never None: PySide6 6.12 leaks None read back from item data)
 TYPING_DEBOUNCE_MS = 400
 SLIDER_COALESCE_MS = 60
 NBSP = "\u00a0"

@@ -25,7 +25,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from ..core.errors import Action, Cancelled, user_message
+from ..core.errors import Action, Cancelled, Face, user_message
 from ..core.export import ExportStopped
 from ..core.progress import CancelToken, Progress, ProgressFn
 
@@ -68,7 +68,7 @@ class Failure:
 
     @classmethod
     def of(cls, exc: BaseException) -> Failure:
-        message = user_message(exc)
+        message = user_message(exc, Face.WINDOW)
         if not message.expected:
             log.error("unexpected error in the worker", exc_info=exc)
         return cls(message.action, message.text)

@@ -40,13 +40,13 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from ..core.cache import EmbeddingSet
+from ..core.cache import EmbeddingSet, PhotoList
 from ..core.calibration import Calibration, unsure_below
 from ..core.classifiers import TrainReport, describe_import
 from ..core.config import Settings
 from ..core.duplicates import DuplicateGroup, PhotoGroup
 from ..core.engine import Engine
-from ..core.errors import ClassifierError, ExportError, FolderError, PhotosortError, TaggingError
+from ..core.errors import ClassifierError, ExportError, FolderError, ModelLoadError, PhotosortError, TaggingError
 from ..core.export import DEFAULT_LAYOUT, ExportPlan, journal_info, journal_state, pending_journals
 from ..core.indexer import IndexReport, PipelineOptions
 from ..core.keywords import KeywordTraining, train_from_keywords
@@ -74,6 +74,8 @@ class PhotoBatch:
     replace: bool = False  # the whole library (after renames or removals), not additions
     labels: dict[int, int] = field(default_factory=dict)  # photo id -> class index, for the classifier in use
     dates: dict[int, str] = field(default_factory=dict)  # photo id -> when taken (ISO; capture, else file time)
+    analysed: np.ndarray | None = None  # per photo: has the model looked at it (None: all have); the others are
+    # shown, not sorted (the model is downloading, or cannot be had)
 
 
 @dataclass(frozen=True)
@@ -558,15 +560,16 @@ class EngineWorker(QObject):
     def _add_folder(self, folder: str) -> str | None:
         """Open one folder in the library (its cached photos reach the grid at once); None when it cannot be."""
         library = self._library_()
-        before = len(library)
+        before, waiting_before = len(library), len(library.unanalysed)
         try:
             root = library.add_folder(folder)
         except FolderError as exc:
             self.failed.emit(Failure.of(exc))
             return None
-        photos = library.photos
-        if len(photos) > before:
-            self._emit_batch(self._generation, _rows(photos, before))
+        waiting = library.unanalysed
+        waiting = PhotoList(waiting.ids[waiting_before:], waiting.paths[waiting_before:])
+        if len(library) > before or len(waiting):
+            self._emit_batch(self._generation, _rows(library.photos, before), waiting=waiting)
         return root
 
     def _open(self, generation: int, folders: list[str], replace: bool, progress: ProgressFn,
@@ -583,12 +586,18 @@ class EngineWorker(QObject):
         engine = self._engine_()
         self._emit_problems(generation)
         reports: list[IndexReport] = []
+        model_problem: ModelLoadError | None = None
         for root in roots:
             if cancel.cancelled:
                 break
             undated = bool(engine.cache.photos_without_facts(root))
-            report = engine.index(root, progress=progress, cancel=cancel,
-                                  on_batch=lambda ids: self._on_batch(generation, ids))
+            try:
+                report = engine.index(root, progress=progress, cancel=cancel, browse_without_model=True,
+                                      on_batch=lambda ids: self._on_batch(generation, ids))
+            except ModelLoadError as exc:  # every folder's photos became browsable first; then it is said
+                model_problem = model_problem or exc
+                self._emit_problems(generation)
+                continue
             reports.append(report)
             if undated:  # photos shown before their capture dates were read: send the dates now
                 self.datesChanged.emit(PhotoDates(generation, self._dates()))
@@ -598,21 +607,46 @@ class EngineWorker(QObject):
             if report.cancelled:
                 break
         cancelled = cancel.cancelled or any(r.cancelled for r in reports)
+        if model_problem is not None and not cancelled:
+            raise model_problem
         return JobResult(generation, tuple(reports), cancelled)
 
     def _on_batch(self, generation: int, ids: list[int]) -> None:
         """One committed indexing batch: read it back into the library and send it to the grid."""
-        batch = self._library_().add_indexed(ids)
-        if len(batch):
-            self._emit_batch(generation, batch)
+        analysed, waiting = self._library_().add_indexed(ids)
+        if len(analysed) or len(waiting):
+            self._emit_batch(generation, analysed, waiting=waiting)
 
-    def _emit_batch(self, generation: int, photos: EmbeddingSet, replace: bool = False) -> None:
+    def _emit_batch(self, generation: int, photos: EmbeddingSet, replace: bool = False,
+                    waiting: PhotoList | None = None) -> None:
+        """Send photos to the grid, scored for the sorting in use; ``waiting``: photos not analysed yet, shown after
+        them unsorted (with ``replace``, every such photo of the library)."""
         self._drain_categories()  # categories typed meanwhile apply before this batch is scored
         self._run_requests()  # so do classifier requests (labels, training, switching)
-        scores = self._library_().scores(self._sorting(), photos)
+        library = self._library_()
+        if replace:
+            waiting = library.unanalysed
+        categories, probabilities, labels = self._scores_for(photos)
+        ids, paths, analysed = photos.ids, list(photos.paths), None
+        if waiting is not None and len(waiting):
+            ids = np.concatenate([ids, waiting.ids])
+            paths += waiting.paths
+            probabilities = np.concatenate([probabilities, np.full((len(waiting), len(categories)), np.nan, np.float32)])
+            analysed = np.arange(len(ids)) < len(photos)
+        self.photosAdded.emit(PhotoBatch(generation, ids, paths, categories, probabilities, replace, labels,
+                                         self._dates(ids.tolist()), analysed))
+
+    def _scores_for(self, photos: EmbeddingSet) -> tuple[tuple[Category, ...], np.ndarray, dict[int, int]]:
+        """Categories, probabilities and labels of ``photos`` for the sorting in use; unknown (NaN) while the model
+        needed to score them cannot be had (the window says why once, when indexing ends)."""
+        try:
+            scores = self._library_().scores(self._sorting(), photos)
+        except ModelLoadError as exc:
+            log.info("photos shown unscored: %s", exc)
+            categories = self._categories if not self._classifier else ()
+            return categories, np.full((len(photos), len(categories)), np.nan, np.float32), {}
         labels = {int(pid): int(k) for pid, k in zip(photos.ids.tolist(), scores.labels.tolist(), strict=True) if k >= 0}
-        self.photosAdded.emit(PhotoBatch(generation, photos.ids, list(photos.paths), scores.categories,
-                                         scores.probabilities, replace, labels, self._dates(photos.ids.tolist())))
+        return scores.categories, scores.probabilities, labels
 
     def _dates(self, ids: list[int] | None = None) -> dict[int, str]:
         """When each photo was taken, for the grid's "Date taken" order (the GUI thread never reads the cache)."""
@@ -810,8 +844,9 @@ class EngineWorker(QObject):
         """The sorting the grid shows, one rule for export and tagging alike (so both give the same answer): the
         library's sorting, labels winning, every folder open; ``error`` says why there is none."""
         library = self._library_()
-        if not library.roots or not len(library):
+        if not library.roots:
             raise error("Open a folder of photos first.")
+        library.check_sortable(error)
         sorting = self._sorting(classifier)
         if not sorting.classifier and not sorting.categories:
             raise error(f"Type some categories (or choose a classifier) to sort the photos {purpose}.")

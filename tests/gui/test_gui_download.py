@@ -42,12 +42,17 @@ def test_the_window_shows_the_download_can_cancel_it_and_the_next_open_resumes(q
     window = make_window(settings.with_changes(model=REPO))
     window.open_folders([str(photos)])
 
-    qtbot.waitUntil(lambda: online.held.is_set() and window.progress_bar.value() > 500, timeout=TIMEOUT_MS)
+    count = len(list(photos.rglob("*.jpg")))
+    qtbot.waitUntil(lambda: online.held.is_set() and window.progress_bar.value() > 500
+                    and window.model.photo_count() == count, timeout=TIMEOUT_MS)
     text = window.progress_label.text()
     assert re.fullmatch(r"Downloading the model: [\d.]+ KB of [\d.]+ KB · [\d.]+ [KM]B/s · about .+ left", text), text
     assert window.cancel_button.isVisible() and window.cancel_button.isEnabled()
     assert 0 < window.progress_bar.value() < window.progress_bar.maximum() == 1000
-    assert "Downloading the CLIP model" in window.view._empty_text  # what the empty grid says meanwhile
+    # Meanwhile the photos can be browsed: all in the grid, none guessed into a group before the model saw it.
+    assert window.model.unanalysed_count() == count
+    assert [g.label for g in window.model.groups()] == ["All photos", "Not analysed yet"]
+    assert f"{count} not analysed yet" in window.status_label.text()
 
     with qtbot.waitSignal(window.indexingDone, timeout=TIMEOUT_MS):  # the stalled transfer does not hold it up
         qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
@@ -59,5 +64,5 @@ def test_the_window_shows_the_download_can_cancel_it_and_the_next_open_resumes(q
     online.release.set()
     with qtbot.waitSignal(window.indexingDone, timeout=TIMEOUT_MS):
         window.open_folders([str(photos)])
-    assert window.model.photo_count() == len(list(photos.rglob("*.jpg")))
+    assert window.model.photo_count() == count and window.model.unanalysed_count() == 0  # every one analysed now
     assert online.gets(WEIGHTS)[-1].range is not None  # continued, not started again
