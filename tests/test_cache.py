@@ -414,3 +414,36 @@ def test_a_second_damaged_cache_is_moved_aside_beside_the_first_never_over_it(
         Cache(path).close()
     kept = sorted(p.read_bytes()[:6] for p in tmp_path.glob("c.db.damaged-*"))
     assert kept == [b"first ", b"second"]
+
+
+
+# Each database: how to write a value, and a command (another process) that opens it and prints the value back.
+STORES = {
+    "cache": ("photosort.core.cache", "Cache", lambda db, value: db.set_setting("k", value), "get_setting('k')"),
+    "library": ("photosort.core.userdata", "UserStore", lambda db, value: db.save_category_set(value), "category_set()"),
+}
+
+
+@pytest.mark.parametrize("store", sorted(STORES))
+def test_a_command_beside_the_window_never_takes_the_wal_from_under_it(tmp_path: Path, store: str) -> None:
+    """The window holds several connections to each database (one per thread). A ``photosort`` command run beside it
+    must see them: were their locks lost (on POSIX, closing any descriptor of a file drops the process's locks on
+    it), the command would take itself for the last user and delete the WAL the window still writes to, and the
+    window's later writes (labels included) would never reach the file."""
+    import importlib
+    import subprocess
+    import sys
+
+    module, name, write, read = STORES[store]
+    kind = getattr(importlib.import_module(module), name)
+    path = tmp_path / f"{store}.db"
+    command = f"from {module} import {name}; db = {name}({str(path)!r}); print(db.{read}); db.close()"
+    window = kind(path)
+    write(window, "before")
+    kind(path).close()  # another thread of the window opens and closes its own connection
+    subprocess.run([sys.executable, "-c", command], check=True, capture_output=True)  # a command runs beside it
+    assert Path(f"{path}-wal").exists()
+    write(window, "after")
+    seen = subprocess.run([sys.executable, "-c", command], check=True, capture_output=True, text=True).stdout
+    window.close()
+    assert seen.strip() == "after"

@@ -20,6 +20,14 @@ but is whole (the WAL holds the rest), and a full disk, a lock or a permission
 problem is never damage: such a file is opened, or refused with its reason,
 but never moved aside.
 
+Nothing here opens a database file except through SQLite while this process
+has a connection to it: on POSIX, closing *any* descriptor of a file drops
+every lock the process holds on it, SQLite's included, and another process
+(a ``photosort`` command beside the window) would then take itself for the
+last user and delete the WAL the window is still writing to. The header check
+below therefore runs only for the first connection a process opens to a file
+(:class:`_OpenFiles`).
+
 Paths, and keys that hold one, are stored as their bytes (:func:`sql_path`):
 a name that is not UTF-8 (see :mod:`photosort.core.paths`) cannot be SQLite
 text, and bytes keep every lookup, range and uniqueness exact.
@@ -30,6 +38,8 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,6 +74,35 @@ def path_range(root: str) -> tuple[bytes, bytes]:
     return prefix, prefix[:-1] + bytes([prefix[-1] + 1])
 
 
+class _OpenFiles:
+    """How many connections this process has open to each database file (by real path)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count: Counter[str] = Counter()
+
+    def opening(self, path: Path) -> bool:
+        """Count a connection about to open ``path``; True when the header check may read the file (no other
+        connection of this process has it open, so closing our own descriptor cannot drop their locks)."""
+        key = os.path.realpath(path)
+        with self._lock:
+            first = self._count[key] == 0
+            self._count[key] += 1
+            if first:
+                return _header_promises_more(path)  # read under the lock: no connection opens meanwhile
+        return False
+
+    def closed(self, path: Path) -> None:
+        key = os.path.realpath(path)
+        with self._lock:
+            self._count[key] -= 1
+            if self._count[key] <= 0:
+                del self._count[key]
+
+
+_open_files = _OpenFiles()
+
+
 class NewerSchema(Exception):
     def __init__(self, version: int) -> None:
         super().__init__(version)
@@ -93,16 +132,25 @@ class Database:
         if self.path.is_dir():
             raise StoreError(f"{self.path} is a folder, not photosort's {self.KIND}; move it away or choose "
                              "another data folder.")
-        self._conn = self._open()
+        self._path_key = self.path  # counted in _open_files until close()
+        promises_more = _open_files.opening(self.path)
+        try:
+            self._conn = self._open(promises_more)
+        except BaseException:
+            _open_files.closed(self._path_key)
+            raise
 
     @property
     def schema_version(self) -> int:
         return len(self.MIGRATIONS)
 
     # ---- opening ------------------------------------------------------------------------------
-    def _open(self) -> sqlite3.Connection:
-        """Open and migrate; a newer schema is opened read-only; what SQLite judges damaged goes to :meth:`_damaged`."""
-        verdict = self._verdict() if _header_promises_more(self.path) else None
+    def _open(self, promises_more: bool) -> sqlite3.Connection:
+        """Open and migrate; a newer schema is opened read-only; what SQLite judges damaged goes to :meth:`_damaged`.
+
+        ``promises_more``: the file's header says it is longer than it is (:func:`_header_promises_more`).
+        """
+        verdict = self._verdict() if promises_more else None
         if verdict is None:
             try:
                 return self._connect_and_migrate()
@@ -200,7 +248,12 @@ class Database:
 
     # ---- using ------------------------------------------------------------------------------------
     def close(self) -> None:
-        self._conn.close()
+        try:
+            self._conn.close()
+        finally:
+            if self._path_key is not None:
+                _open_files.closed(self._path_key)
+                self._path_key = None
 
     def __enter__(self):  # returns the subclass
         return self
