@@ -50,6 +50,7 @@ threshold, and so do classifiers trained before this existed (no
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -297,7 +298,15 @@ def auto_filing(calibration: Calibration, target: float, probabilities: np.ndarr
 TARGET_NEEDS_CLASSIFIER = ("--target-accuracy needs a classifier trained on labels (--classifier NAME): typed "
                            "categories have no labels to estimate accuracy from. Use --threshold with them.")
 NO_ESTIMATE_TYPED = "The accuracy dial appears once a classifier has labels."
-NO_ESTIMATE_CLASSIFIER = "The accuracy dial appears once two classes have labels, each at least 2."
+
+
+def no_estimate_yet(classes: Sequence[str], counts: Sequence[int]) -> str:
+    """Why the window's dial has no estimate for a classifier with these labels per class, and what to do."""
+    from .classifier import accuracy_needs
+
+    needs = accuracy_needs(classes, counts)
+    return f"The accuracy dial appears once {needs}." if needs else \
+        "The accuracy dial appears after the next training (Train Now)."
 
 
 def no_estimate(classifier: str) -> str:

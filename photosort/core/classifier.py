@@ -326,9 +326,22 @@ def fit_classifier(base: Classifier, vectors: np.ndarray, targets: np.ndarray, p
 
 
 def can_estimate_accuracy(counts_per_class: Sequence[int] | np.ndarray) -> bool:
-    """Whether labels this many per class give a cross-validated accuracy: two classes labelled, each twice."""
-    present = [int(n) for n in counts_per_class if n > 0]
-    return len(present) >= 2 and min(present) >= MIN_LABELS_FOR_ACCURACY
+    """Whether labels this many per class give a cross-validated accuracy: two classes labelled, and every labelled
+    class at least twice (cross-validation holds out each label in turn; a class's only label could not be)."""
+    return not accuracy_needs(["?"] * len(counts_per_class), counts_per_class)
+
+
+def accuracy_needs(classes: Sequence[str], counts_per_class: Sequence[int] | np.ndarray) -> str:
+    """What labelling is missing before the accuracy can be estimated, as the end of "… once {this}." ("": none)."""
+    present = [(name, int(n)) for name, n in zip(classes, counts_per_class, strict=True) if n > 0]
+    if len(present) < 2:
+        return "at least two classes have labels"
+    short = [name for name, n in present if n < MIN_LABELS_FOR_ACCURACY]
+    if not short:
+        return ""
+    names = short[0] if len(short) == 1 else f"{', '.join(short[:-1])} and {short[-1]}"
+    return (f"every labelled class has at least {MIN_LABELS_FOR_ACCURACY} labels "
+            f"({names} {'has' if len(short) == 1 else 'have'} fewer)")
 
 
 def penalties_for(n_labels: int) -> tuple[float, ...]:

@@ -261,6 +261,11 @@ class Database:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def data_version(self) -> int:
+        """A number that changes when another connection (another thread, a ``photosort`` command) commits to this
+        file: how a window notices what was changed beside it, without reading anything else."""
+        return int(self.query_one("PRAGMA data_version")[0])
+
     def query(self, sql: str, parameters: tuple | list = ()) -> list[tuple]:
         """All rows of a read; a SQLite failure becomes a photosort error."""
         try:

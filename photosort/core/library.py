@@ -226,6 +226,10 @@ class Library:
         """When each held photo (or each of ``photo_ids``) was taken: EXIF capture facts and file time."""
         return self._engine.cache.dates_for_ids(self._ids if photo_ids is None else photo_ids)
 
+    def shapes(self, photo_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
+        """Each photo's upright width and height as indexed (photos whose size is not known are left out)."""
+        return {pid: (w, h) for pid, (_size, w, h) in self._engine.cache.file_facts(photo_ids).items() if w and h}
+
     def failures(self) -> list[tuple[str, str]]:
         """Photos of the open folders that could not be read, with the reason."""
         return [f for root in self.roots for f in self._engine.failures(root)]

@@ -15,13 +15,10 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from ..core.calibration import NO_ESTIMATE_CLASSIFIER, NO_ESTIMATE_TYPED, AutoFiling, Calibration, auto_filing
-from ..core.classifier import can_estimate_accuracy
+from ..core.calibration import NO_ESTIMATE_TYPED, AutoFiling, Calibration, auto_filing, no_estimate_yet
 from .photo_model import PhotoModel
 from .preferences import Preferences
 from .side_panel import SidePanel
-
-RETRAIN_NOTE = "The accuracy dial appears after the next training (Train Now)."
 
 
 class AccuracyDial(QObject):
@@ -73,7 +70,7 @@ class AccuracyDial(QObject):
     def _note(self) -> str:
         if not self._classifier:
             return NO_ESTIMATE_TYPED
-        return RETRAIN_NOTE if can_estimate_accuracy(self._model.label_counts()) else NO_ESTIMATE_CLASSIFIER
+        return no_estimate_yet([c.name for c in self._model.categories], self._model.label_counts())
 
     def _on_target(self, target: float) -> None:
         self._prefs.set_target_accuracy(target)

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.classifier import FEW_LABELS, MAX_CLASSES, MAX_NAME_CHARS, MIN_LABELS_FOR_ACCURACY, can_estimate_accuracy
+from ..core.classifier import FEW_LABELS, MAX_CLASSES, MAX_NAME_CHARS, accuracy_needs
 from ..core.classifiers import ClassifierSummary
 from ..core.wording import plural
 from ..core.zeroshot import Category, parse_categories
@@ -65,7 +65,7 @@ def key_icon(colour: QColor, key: str, size: int = 18) -> QIcon:
     return QIcon(pixmap)
 
 
-def describe_quality(counts: list[int], accuracy: float | None) -> str:
+def describe_quality(classes: list[str], counts: list[int], accuracy: float | None) -> str:
     """One line on how good the classifier is, or what to do to find out."""
     total = sum(counts)
     if total == 0:
@@ -75,19 +75,28 @@ def describe_quality(counts: list[int], accuracy: float | None) -> str:
     labels = plural(total, "label")
     if accuracy is not None:
         return f"{labels} · accuracy {accuracy:.0%} (cross-validated)"
-    if can_estimate_accuracy(counts):
-        return f"{labels}. The accuracy shows after the next training."
-    return f"{labels}. The accuracy shows once two classes have labels, each at least {MIN_LABELS_FOR_ACCURACY}."
+    needs = accuracy_needs(classes, counts)
+    return f"{labels}. The accuracy shows once {needs}." if needs else f"{labels}. The accuracy shows after the next training."
 
 
 def few_label_warning(classes: list[str], counts: list[int]) -> str:
-    """Which classes need more labels (empty when none, or before the first label)."""
+    """Which classes need more labels, in a line that fits the panel (empty when none, or before the first label);
+    the counts beside the class buttons are marked too."""
     if sum(counts) == 0:
         return ""
-    few = [f"{name} ({count})" for name, count in zip(classes, counts, strict=True) if count < FEW_LABELS]
+    few = [name for name, count in zip(classes, counts, strict=True) if count < FEW_LABELS]
     if not few:
         return ""
-    return f"Few labels: {', '.join(few)}. Label at least {FEW_LABELS} photos of each class."
+    which = f"{few[0]} needs" if len(few) == 1 else f"{plural(len(few), 'class', 'classes')} need"
+    return f"⚠ {which} more labels: at least {FEW_LABELS} photos each."
+
+
+def _fixed_lines(label: QLabel, lines: int) -> QLabel:
+    """A wrapping label exactly ``lines`` lines high, whatever it says (the full text is its tooltip too)."""
+    label.setWordWrap(True)
+    label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+    label.setFixedHeight(lines * label.fontMetrics().lineSpacing() + 2)
+    return label
 
 
 class ClassifierBar(QWidget):
@@ -171,14 +180,14 @@ class LabelPanel(QWidget):
         self.class_buttons: list[QToolButton] = []
         self.count_labels: list[QLabel] = []
         layout.addLayout(self._build_buttons())  # above the text that comes and goes: buttons never move
-        self.quality_label = QLabel()
-        self.quality_label.setWordWrap(True)
+        # The text below changes with every label; each line keeps a fixed height, so that nothing under it (the
+        # dial, the groups) moves under the pointer while the user labels.
+        self.quality_label = _fixed_lines(QLabel(), 3)
         layout.addWidget(self.quality_label)
-        self.warning_label = QLabel()
-        self.warning_label.setWordWrap(True)
+        self.warning_label = _fixed_lines(QLabel(), 2)
         self.warning_label.setStyleSheet(f"color: {WARNING_COLOUR};")
         layout.addWidget(self.warning_label)
-        self.status_label = QLabel()
+        self.status_label = _fixed_lines(QLabel(), 1)
         self.status_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         layout.addWidget(self.status_label)
 
@@ -237,10 +246,8 @@ class LabelPanel(QWidget):
             self.count_labels[k].setStyleSheet(f"color: {WARNING_COLOUR};" if few else "")
             self.count_labels[k].setToolTip(plural(count, "label")
                                             + (f": label at least {FEW_LABELS}" if few else ""))
-        self.quality_label.setText(describe_quality(self._counts, accuracy))
-        warning = few_label_warning(self._classes, self._counts)
-        self.warning_label.setText(warning)
-        self.warning_label.setVisible(bool(warning))
+        self.quality_label.setText(describe_quality(self._classes, self._counts, accuracy))
+        self.warning_label.setText(few_label_warning(self._classes, self._counts))
 
     def counts(self) -> list[int]:
         return list(self._counts)

@@ -49,13 +49,18 @@ class TileDelegate(QStyledItemDelegate):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.tile_px = DEFAULT_TILE
+        self.box_ratio = 1.0  # thumbnail box height / width: 3/4 for a mostly landscape library
         self.show_categories = False
+
+    @property
+    def box_height(self) -> int:
+        return round(self.tile_px * self.box_ratio)
 
     def cell_size(self, font: QFont) -> QSize:
         text = _text_line_height(font) + 6
         if self.show_categories:
             text += _text_line_height(small_font(font))
-        return QSize(self.tile_px + 2 * (_MARGIN + _PAD), self.tile_px + 2 * (_MARGIN + _PAD) + text)
+        return QSize(self.tile_px + 2 * (_MARGIN + _PAD), self.box_height + 2 * (_MARGIN + _PAD) + text)
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
         return self.cell_size(option.font)
@@ -70,7 +75,7 @@ class TileDelegate(QStyledItemDelegate):
         tile = QRectF(cell.adjusted(_MARGIN, _MARGIN, -_MARGIN, -_MARGIN))
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         self._paint_background(painter, option, tile, selected)
-        thumb_box = QRect(int(tile.x()) + _PAD, int(tile.y()) + _PAD, self.tile_px, self.tile_px)
+        thumb_box = QRect(int(tile.x()) + _PAD, int(tile.y()) + _PAD, self.tile_px, self.box_height)
         model = index.model()
         if not isinstance(model, PhotoModel):
             painter.restore()
@@ -121,7 +126,8 @@ class TileDelegate(QStyledItemDelegate):
 
     @staticmethod
     def _paint_placeholder(painter: QPainter, box: QRect, palette: QPalette) -> None:
-        inner = QRectF(box).adjusted(0, box.height() * 0.25, 0, 0)  # a 4:3 photo's place
+        height = min(box.height(), box.width() * 3 / 4)  # a 4:3 photo's place, on the shelf like the photos
+        inner = QRectF(box).adjusted(0, box.height() - height, 0, 0)
         fill = QColor(palette.color(QPalette.ColorRole.Text))
         fill.setAlpha(22)
         path = QPainterPath()
@@ -232,6 +238,13 @@ class PhotoGridView(QListView):
         self._fit_columns()
         self.verticalScrollBar().setSingleStep(max(20, px // 4))
 
+    def set_box_ratio(self, ratio: float) -> None:
+        """Thumbnail boxes of this height / width (the photos' majority shape), re-laid out at once."""
+        if ratio != self.delegate.box_ratio:
+            self.delegate.box_ratio = ratio
+            self._fit_columns()
+            self.viewport().update()
+
     def set_show_categories(self, show: bool) -> None:
         if show != self.delegate.show_categories:
             self.delegate.show_categories = show
@@ -241,9 +254,9 @@ class PhotoGridView(QListView):
     def _fit_columns(self) -> None:
         """Widen the cells so the columns fill the width evenly, instead of leaving a ragged gap on the right."""
         cell = self.delegate.cell_size(self.font())
-        width = self.viewport().width()
-        columns = max(1, width // cell.width())
-        fitted = QSize(max(cell.width(), width // columns), cell.height())
+        room = self.viewport().width() - 1  # Qt wraps a row whose cells fill the viewport exactly: keep a pixel spare
+        columns = max(1, room // cell.width())
+        fitted = QSize(max(cell.width(), room // columns), cell.height())
         if fitted != self.gridSize():
             self.setGridSize(fitted)
 

@@ -20,7 +20,7 @@ import logging
 import os
 import threading
 
-from PySide6.QtCore import QEvent, QMimeData, QModelIndex, QPoint, Qt, QThreadPool, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QMimeData, QModelIndex, QPoint, QSize, Qt, QThreadPool, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -56,6 +56,7 @@ from ..core.errors import Action, PhotosortError
 from ..core.indexer import PipelineOptions
 from ..core.progress import Progress
 from ..core.scan import is_photo_name
+from ..core.sorting import UNSURE
 from ..core.wording import byte_size, plural
 from .actions import add_action
 from .classifier_actions import ClassifierActions
@@ -68,7 +69,7 @@ from .grid_view import DEFAULT_TILE, TILE_SIZES, PhotoGridView
 from .labelling import Labeller
 from .message_bar import MessageBar
 from .move_journals import MoveJournals
-from .photo_model import SORT_KEYS, PhotoModel
+from .photo_model import NOT_ANALYSED, SORT_KEYS, PhotoModel
 from .preferences import Preferences
 from .preview import PreviewDialog
 from .problems import ProblemsDialog, ProblemsModel
@@ -87,6 +88,8 @@ log = logging.getLogger(__name__)
 PREFETCH_DELAY_MS = 60
 WARM_UP_DELAY_MS = 400
 SEARCH_RESULTS = 200  # best matches shown for a search or Find Similar
+LIBRARY_POLL_MS = 2000  # how often the window looks whether a photosort command changed the user's classifiers
+MIN_WINDOW = QSize(780, 540)  # below this the side panel's buttons and the grid's header no longer fit
 SORT_CHOICES = (("name", "&Name"), ("folder", "&Folder"), ("confidence", "&Confidence"), ("date", "&Date Taken"))
 
 
@@ -152,6 +155,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("photosort")
         self.setWindowIcon(app_icon())
+        self.setMinimumSize(MIN_WINDOW)
         self.setAcceptDrops(True)
         self.prefs = preferences if preferences is not None else Preferences()
         self.settings = settings  # flags > environment > settings.json > defaults, resolved by the core
@@ -190,6 +194,9 @@ class MainWindow(QMainWindow):
         self._update_status()
         self.worker.list_classifiers(quiet=True)
         self.worker.load_categories()
+        self._library_watch = QTimer(self, interval=LIBRARY_POLL_MS)  # a classifier made with the CLI shows up
+        self._library_watch.timeout.connect(self.worker.notice_library_changes)
+        self._library_watch.start()
         QTimer.singleShot(WARM_UP_DELAY_MS, self.worker.warm_up)
         QTimer.singleShot(WARM_UP_DELAY_MS, self.worker.list_journals)
 
@@ -216,6 +223,7 @@ class MainWindow(QMainWindow):
         self.view.verticalScrollBar().valueChanged.connect(self._schedule_prefetch)
         self.thumbnails.ready.connect(self.view.viewport().update)
         self.model.groupsChanged.connect(self._on_groups_changed)
+        self.model.boxRatioChanged.connect(self.view.set_box_ratio)
         self.model.modelReset.connect(self._schedule_prefetch)
 
         self.grid_page = QWidget()
@@ -342,6 +350,9 @@ class MainWindow(QMainWindow):
         self.preview_action = add_action(view_menu, "&Preview", self._preview_current, "Space")
         self.preview_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         self.view.addAction(self.preview_action)
+        self.back_action = add_action(view_menu, "&Back to the Groups", self.leave_search, "Escape")
+        self.back_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)  # (the search field has its own)
+        self.view.addAction(self.back_action)
         view_menu.addSeparator()
         self.regroup_action = add_action(view_menu, "&Regroup Now", self.model.regroup, "R")
         self.regroup_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
@@ -506,7 +517,7 @@ class MainWindow(QMainWindow):
         self.progress_label.setText(describe_progress(progress))
         self._downloading = progress.phase == "downloading" and progress.done < progress.total
         if progress.phase in ("indexing", "thumbnails") and self.model.photo_count() == 0:
-            self.view.set_empty_text(f"Reading {progress.total:,} photos; they appear here as they are done…")
+            self.view.set_empty_text(f"Reading {plural(progress.total, 'photo')}; they appear here as they are done…")
         if progress.phase == "downloading" and self.model.photo_count() == 0:
             self.view.set_empty_text("Downloading the CLIP model, once; your photos appear here as they are indexed…")
         if progress.phase == "scanning" or progress.total == 0:
@@ -527,10 +538,10 @@ class MainWindow(QMainWindow):
             return
         if batch.replace:
             self.model.replace_photos(batch.ids, batch.paths, batch.categories, batch.probabilities, batch.labels,
-                                      batch.dates, batch.analysed)
+                                      batch.dates, batch.analysed, batch.shapes)
         else:
             self.model.add_photos(batch.ids, batch.paths, batch.categories, batch.probabilities, batch.labels,
-                                  batch.dates, batch.analysed)
+                                  batch.dates, batch.analysed, batch.shapes)
         if batch.labels:
             self.classifiers.counts_changed()
         self._schedule_prefetch()
@@ -563,7 +574,7 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self.rescan)
         if result.indexed:
             rate = result.indexed / result.seconds if result.seconds > 0 else 0.0
-            self.statusBar().showMessage(f"Indexed {result.indexed:,} new photos in "
+            self.statusBar().showMessage(f"Indexed {plural(result.indexed, 'new photo')} in "
                                          f"{format_duration(result.seconds)} ({rate:.1f} photos/s)", 10000)
         self.view.set_empty_text("No photos found here." if self.model.photo_count() == 0 else "")
         if not result.reports and self.model.photo_count() == 0:
@@ -576,8 +587,9 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Download stopped. It continues where it stopped when you open the folder "
                                          "again.", 15000)
         else:
-            self.statusBar().showMessage(f"Stopped. The {self.model.photo_count():,} photos indexed so far are kept; "
-                                         "open the folder again to finish.", 15000)
+            self.statusBar().showMessage(f"Stopped. What was indexed so far is kept "
+                                         f"({plural(self.model.photo_count(), 'photo')}); open the folder again to "
+                                         "finish.", 15000)
         self.view.set_empty_text("Stopped before any photo was indexed." if self.model.photo_count() == 0 else "")
         self.indexingDone.emit(result)
 
@@ -698,6 +710,13 @@ class MainWindow(QMainWindow):
         self._search_request = 0
         self.model.clear_ranking()
         self._update_status()
+
+    def leave_search(self) -> None:
+        """Escape in the grid: out of a search, Find Similar or "Label these next", back to the group shown before."""
+        if self.model.search_mode:
+            self.search_edit.clear()  # its cleared signal puts the view back
+        elif self.model.least_sure_mode:
+            self.classifiers.set_least_sure(False)
 
     def _focus_search(self) -> None:
         self.search_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
@@ -924,6 +943,31 @@ class MainWindow(QMainWindow):
         elif self.model.least_sure_mode:
             title = "Label these next" + ("" if self.model.filter is None else f" · {title}")
         self.group_title.setText(f"{title}  ·  {self.model.rowCount():,}")
+        if self.model.photo_count() and not self.model.rowCount():
+            self.view.set_empty_text(self._empty_group_text())
+
+    def _empty_group_text(self) -> str:
+        """What an empty group means and how photos get there (the grid says it instead of staying blank)."""
+        model, key = self.model, self.model.filter
+        if model.search_mode:
+            return "No photo matches."
+        if model.least_sure_mode:
+            return "Nothing to ask about here: every photo is labelled."
+        if key == NOT_ANALYSED:
+            return "Every photo has been analysed."
+        likely = (f"at least {self.classifiers.dial.target_accuracy():.0%} likely right" if self.panel.accuracy_mode
+                  else f"at least {self.panel.threshold():.0%} likely")
+        if key == UNSURE:
+            return f"No unsure photos: every photo is filed {likely}.\nRaise the slider to send the doubtful ones here."
+        if key is None:
+            return "No photos."
+        name = model.group_label(key)
+        if self.classifiers.active:
+            press = f"press {key + 1} (or click “{name}”)" if key < 9 else f"click “{name}”"
+            return (f"No photos in “{name}” yet.\nSelect photos and {press} to label them; the classifier then files "
+                    "photos like them here.")
+        return (f"No photo is filed under “{name}” yet: photos come here when it is their likeliest category, "
+                f"{likely}.\nDescribe it in your own words (“{name} = a photo of …”), or lower “Unsure below”.")
 
     def _update_problems_button(self) -> None:
         n = self.problems_model.rowCount()
@@ -988,6 +1032,7 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop the worker after its current batch (or photo being exported) and wait for both threads."""
+        self.watcher.stop()
         self.worker.shutdown()
         self.thumbnails.shutdown()
         self.duplicates.shutdown()

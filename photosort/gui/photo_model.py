@@ -98,10 +98,14 @@ Key = int | None
 Filter = int | None  # None: all photos; UNSURE; or a category index
 
 
+LANDSCAPE_LIBRARY = 0.6  # of the photos shown landscape: thumbnail boxes become 4:3 (fewer blank bands)
+
+
 class PhotoModel(QAbstractListModel):
     """Photos as rows, grouped by category (Unsure last) and filtered to one group on request."""
 
     groupsChanged = Signal()
+    boxRatioChanged = Signal(float)  # height / width of the thumbnail box that suits the photos shown
     regroupPending = Signal(bool)  # labels or predictions would move photos; they wait for regroup()
 
     def __init__(self, thumbnails: ThumbnailCache | None = None, parent: QObject | None = None) -> None:
@@ -119,6 +123,8 @@ class PhotoModel(QAbstractListModel):
         self._score = np.zeros(0, np.float32)
         self._labels = np.zeros(0, np.int64)  # class index per photo, or NO_LABEL
         self._analysed = np.zeros(0, bool)  # per photo: the model has looked at it (else: shown, not sorted)
+        self._landscape = np.zeros(0, np.int8)  # per photo: 1 wider than tall, 0 not, -1 not known
+        self._box_ratio = 1.0
         self._label_of_id: dict[int, int] = {}  # every label of the active classifier, shown or not
         self._least_sure: np.ndarray | None = None  # photo indexes shown by "Label these next"
         self._ranking: np.ndarray | None = None  # photo indexes of a search, best match first
@@ -200,6 +206,12 @@ class PhotoModel(QAbstractListModel):
     def photo_count(self) -> int:
         """Photos in the library, whatever the filter shows."""
         return len(self._ids)
+
+    @property
+    def box_ratio(self) -> float:
+        """Height / width of the thumbnail box: 3/4 when most photos are landscape (their thumbnails then fill it),
+        else square (portraits and mixed libraries)."""
+        return self._box_ratio
 
     def unanalysed_count(self) -> int:
         """Photos shown that the model has not looked at yet (downloading, or not available)."""
@@ -305,6 +317,7 @@ class PhotoModel(QAbstractListModel):
         self._predicted, self._best = np.zeros(0, np.int64), np.zeros(0, np.int64)
         self._score, self._labels = np.zeros(0, np.float32), np.zeros(0, np.int64)
         self._analysed = np.zeros(0, bool)
+        self._landscape = np.zeros(0, np.int8)
         self._name_keys, self._by_name, self._name_rank, self._folder_rank = [], [], None, None
         self._when = np.zeros(0, np.float64)
         if self._least_sure is not None:
@@ -316,10 +329,11 @@ class PhotoModel(QAbstractListModel):
 
     def add_photos(self, ids: np.ndarray, paths: list[str], categories: tuple[Category, ...],
                    probabilities: np.ndarray, labels: dict[int, int] | None = None,
-                   dates: dict[int, str] | None = None, analysed: np.ndarray | None = None) -> None:
+                   dates: dict[int, str] | None = None, analysed: np.ndarray | None = None,
+                   shapes: dict[int, tuple[int, int]] | None = None) -> None:
         """Add photos (or refresh ones already shown, e.g. a changed file, or one the model has now analysed) with
-        their probabilities, labels, when they were taken (photo id -> ISO time) and whether the model has looked
-        at each (None: it has at all)."""
+        their probabilities, labels, when they were taken (photo id -> ISO time), whether the model has looked
+        at each (None: it has at all) and their upright (width, height)."""
         if len(ids) == 0:
             return
         if labels and tuple(categories) == self._categories:
@@ -345,8 +359,10 @@ class PhotoModel(QAbstractListModel):
         self._probs = np.concatenate([self._probs, probs[fresh]]) if fresh.any() else self._probs
         self._labels = np.concatenate([self._labels, self._labels_for(ids[fresh])])
         self._analysed = np.concatenate([self._analysed, analysed[fresh]])
+        self._landscape = np.concatenate([self._landscape, np.full(int(fresh.sum()), -1, np.int8)])
         self._when = np.concatenate([self._when, np.full(int(fresh.sum()), np.nan)])
         self._store_dates(dates)
+        self._store_shapes(shapes)
         self._extend_name_order(range(start, len(self._ids)))
         self._assign()
         self._insert_visible(np.arange(start, len(self._ids)))
@@ -354,7 +370,8 @@ class PhotoModel(QAbstractListModel):
 
     def replace_photos(self, ids: np.ndarray, paths: list[str], categories: tuple[Category, ...],
                        probabilities: np.ndarray, labels: dict[int, int] | None = None,
-                       dates: dict[int, str] | None = None, analysed: np.ndarray | None = None) -> None:
+                       dates: dict[int, str] | None = None, analysed: np.ndarray | None = None,
+                       shapes: dict[int, tuple[int, int]] | None = None) -> None:
         """Show exactly these photos (after renames or removals on disk)."""
         if labels and tuple(categories) == self._categories:
             self._label_of_id.update(labels)
@@ -369,8 +386,10 @@ class PhotoModel(QAbstractListModel):
         self._probs = self._aligned_probabilities(categories, probabilities, len(ids))
         self._labels = self._labels_for(self._ids)
         self._analysed = np.ones(len(self._ids), bool) if analysed is None else np.asarray(analysed, bool)
+        self._landscape = np.full(len(self._ids), -1, np.int8)
         self._when = np.full(len(self._ids), np.nan)
         self._store_dates(dates)
+        self._store_shapes(shapes)
         self._name_keys, self._by_name = [], []
         self._extend_name_order(range(len(self._ids)))
         self._assign()
@@ -441,6 +460,18 @@ class PhotoModel(QAbstractListModel):
             changed = changed or self._when[i] != seconds
             self._when[i] = seconds
         return changed
+
+    def _store_shapes(self, shapes: dict[int, tuple[int, int]] | None) -> None:
+        """Keep which photos are landscape; the thumbnail box follows the majority."""
+        for photo_id, (width, height) in (shapes or {}).items():
+            i = self._index_of.get(photo_id)
+            if i is not None:
+                self._landscape[i] = int(width > height)
+        known = self._landscape[self._landscape >= 0]
+        ratio = 0.75 if len(known) and np.count_nonzero(known) >= LANDSCAPE_LIBRARY * len(known) else 1.0
+        if ratio != self._box_ratio:
+            self._box_ratio = ratio
+            self.boxRatioChanged.emit(ratio)
 
     def set_least_sure(self, enabled: bool) -> None:
         """Show only the unlabelled photos the classifier is least sure about, least sure first (or go back)."""

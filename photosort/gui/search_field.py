@@ -34,9 +34,7 @@ class SearchField(QLineEdit):
         """Show what the grid shows (Find Similar) without searching for it; clearing it still goes back."""
         self._timer.stop()
         self._shown = text
-        self.blockSignals(True)
-        self.setText(text)
-        self.blockSignals(False)
+        self.setText(text)  # not textEdited: no search; textChanged keeps the ✕ button in step
 
     def search_now(self) -> None:
         self._timer.stop()

@@ -76,6 +76,7 @@ class PhotoBatch:
     dates: dict[int, str] = field(default_factory=dict)  # photo id -> when taken (ISO; capture, else file time)
     analysed: np.ndarray | None = None  # per photo: has the model looked at it (None: all have); the others are
     # shown, not sorted (the model is downloading, or cannot be had)
+    shapes: dict[int, tuple[int, int]] = field(default_factory=dict)  # photo id -> upright (width, height)
 
 
 @dataclass(frozen=True)
@@ -252,6 +253,7 @@ class EngineWorker(QObject):
         self._plans: dict[int, ExportPlan] = {}
         self._unsure_rule = ""  # of the last plan: which photos it calls unsure
         self._duplicates: tuple[int, float, bool, list[PhotoGroup]] | None = None  # the last review's groups
+        self._library_version: int | None = None  # library.db's data_version when last looked at
 
     # ---- called from the GUI thread (thread-safe) -------------------------------------------
     def submit_categories(self, categories: tuple[Category, ...]) -> None:
@@ -634,7 +636,7 @@ class EngineWorker(QObject):
             probabilities = np.concatenate([probabilities, np.full((len(waiting), len(categories)), np.nan, np.float32)])
             analysed = np.arange(len(ids)) < len(photos)
         self.photosAdded.emit(PhotoBatch(generation, ids, paths, categories, probabilities, replace, labels,
-                                         self._dates(ids.tolist()), analysed))
+                                         self._dates(ids.tolist()), analysed, library.shapes(ids.tolist())))
 
     def _scores_for(self, photos: EmbeddingSet) -> tuple[tuple[Category, ...], np.ndarray, dict[int, int]]:
         """Categories, probabilities and labels of ``photos`` for the sorting in use; unknown (NaN) while the model
@@ -713,6 +715,16 @@ class EngineWorker(QObject):
             request()
         except Exception as exc:
             self.failed.emit(Failure.of(exc))
+
+    def list_classifiers_if_changed(self) -> None:
+        """Send the classifiers again when another program (a ``photosort`` command) changed the user's library."""
+        if self._engine is None:
+            return
+        version = self._engine.user.data_version()
+        changed = self._library_version is not None and version != self._library_version
+        self._library_version = version
+        if changed:
+            self.list_classifiers(quiet=True)
 
     def list_classifiers(self, quiet: bool = False) -> None:
         """Send the stored classifiers; ``quiet`` (at start-up) sends none rather than an error about the model."""
@@ -977,6 +989,10 @@ class WorkerClient(QObject):
 
     def list_classifiers(self, quiet: bool = False) -> None:
         self._post(lambda: self.worker.list_classifiers(quiet))
+
+    def notice_library_changes(self) -> None:
+        """Look (cheaply) whether a photosort command changed the classifiers; they are listed again if so."""
+        self._post(self.worker.list_classifiers_if_changed)
 
     def retrain_classifier(self, name: str) -> None:
         self._post(lambda: self.worker.retrain_classifier(name))

@@ -15,7 +15,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication
 
-from photosort.core.calibration import NO_ESTIMATE_CLASSIFIER, NO_ESTIMATE_TYPED, headline
+from photosort.core.calibration import NO_ESTIMATE_TYPED, headline
 from photosort.core.engine import Engine
 from photosort.core.indexer import PipelineOptions
 from photosort.core.library import Sorting
@@ -66,7 +66,8 @@ def calibrated(qtbot, make_window, make_photos) -> tuple[MainWindow, Path]:
     assert not window.panel.accuracy_mode and window.panel.dial_text() == f"Unsure below 50 % — {NO_ESTIMATE_TYPED}"
     with qtbot.waitSignal(window.classifiers.applied, timeout=TIMEOUT_MS):
         window.worker.create_classifier("Kinds", tuple(Category(k) for k in KINDS))
-    assert not window.panel.accuracy_mode and window.panel.dial_detail.text() == NO_ESTIMATE_CLASSIFIER
+    assert not window.panel.accuracy_mode
+    assert window.panel.dial_detail.text() == "The accuracy dial appears once at least two classes have labels."
     labels = {window.model.photo_id(r): KINDS.index(Path(window.model.path(r)).parent.name)
               for r in range(window.model.rowCount()) if Path(window.model.path(r)).stem[-3:] in ("000", "001")}
     assert len(labels) == 10
@@ -170,8 +171,6 @@ def test_the_grid_applies_one_threshold_per_class_through_the_core(qtmodeltester
 
 
 def test_a_classifier_trained_before_the_estimate_keeps_the_raw_dial_until_trained_again(qtbot, calibrated) -> None:
-    from photosort.gui.accuracy_dial import RETRAIN_NOTE
-
     window, _folder = calibrated
     with qtbot.waitSignal(window.classifiers.applied, timeout=TIMEOUT_MS):
         window.classifiers.choose("")
@@ -185,7 +184,7 @@ def test_a_classifier_trained_before_the_estimate_keeps_the_raw_dial_until_train
     with qtbot.waitSignal(window.classifiers.applied, timeout=TIMEOUT_MS):
         window.classifiers.choose("Kinds")
     assert not window.panel.accuracy_mode and window.classifiers.dial.target_accuracy() is None
-    assert window.panel.dial_text() == f"Unsure below 50 % — {RETRAIN_NOTE}"
+    assert window.panel.dial_text() == "Unsure below 50 % — The accuracy dial appears after the next training (Train Now)."
     assert window.model.threshold == 0.5
     with qtbot.waitSignal(window.classifiers.trained, timeout=TIMEOUT_MS):
         window.labeller.train_now()

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QSettings, QSize, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QToolButton
 
 from photosort.core.config import Settings, read_saved_choices
 from photosort.core.engine import Engine
@@ -407,7 +407,7 @@ def test_geometry_and_recent_folders_are_remembered(qtbot, make_window, make_pho
     window = make_window()
     folder = make_photos(1)
     open_and_wait(qtbot, window, folder)
-    size = window.minimumSizeHint().expandedTo(QSize(720, 500)) + QSize(10, 10)  # within the 800 x 600 screen
+    size = window.minimumSizeHint().expandedTo(window.minimumSize()) + QSize(10, 10)  # within the 800 x 600 screen
     window.resize(size)
     window.close()
     again = make_window(preferences=Preferences(QSettings(prefs.store.fileName(), QSettings.Format.IniFormat)))
@@ -517,6 +517,33 @@ def test_find_similar_from_the_context_menu_leaves_the_photo_itself_out(qtbot, m
     qtbot.keyClick(window.search_edit, Qt.Key.Key_Escape)
     assert window.model.rowCount() == 20 and not window.model.search_mode
 
+    # From the grid too: the field offers ✕ for what it shows, and Escape in the grid goes back.
+    window.view.setCurrentIndex(window.model.index(3))
+    with qtbot.waitSignal(window.searchShown, timeout=TIMEOUT_MS):
+        window.find_similar()
+    [clear] = window.search_edit.findChildren(QToolButton)  # QLineEdit's ✕
+    assert clear.isVisible()
+    window.view.setFocus()
+    qtbot.keyClick(window.view, Qt.Key.Key_Escape)
+    assert window.model.rowCount() == 20 and not window.model.search_mode and window.search_edit.text() == ""
+
+
+def test_an_empty_group_says_what_it_holds_and_how_photos_get_there(qtbot, make_window, make_photos) -> None:
+    window = make_window()
+    with qtbot.waitSignal(window.indexingDone, timeout=TIMEOUT_MS):
+        window.open_folders([str(make_photos(1))])
+    with qtbot.waitSignal(window.categoriesApplied, timeout=TIMEOUT_MS):
+        window.panel.set_text("beach\nforest\nnight\nsunset\ndocument\ngiraffes")
+    window.panel.set_threshold(0.0)  # nothing unsure
+    empty = [g for g in window.model.groups() if g.count == 0]
+    assert empty, "with a category nothing resembles, and no threshold, some group is empty"
+    for group in empty:
+        window.panel.select_group(group.key)
+        qtbot.waitUntil(lambda k=group.key: window.model.filter == k)
+        assert window.model.rowCount() == 0
+        text = window.view._empty_text
+        assert (text.startswith("No unsure photos") if group.label == "Unsure" else f"“{group.label}”" in text), text
+
 
 def test_the_shortcut_sheet_lists_the_menus_and_the_grid_keys(qtbot, make_window) -> None:
     window = make_window()
@@ -544,6 +571,10 @@ def test_photos_added_or_removed_behind_its_back_appear_and_disappear(qtbot, mak
     gone.unlink()  # ... and deletes one
     qtbot.waitUntil(lambda: window.model.photo_count() == 10 and not window.busy, timeout=TIMEOUT_MS)
     assert str(gone.resolve()) not in {window.model.path(r) for r in range(window.model.rowCount())}
+    edited = next((folder / "forest").glob("*.jpg"))
+    with qtbot.waitSignal(window.indexingDone, timeout=TIMEOUT_MS) as rescanned:
+        Image.new("RGB", (64, 48), (10, 10, 10)).save(edited)  # ... and an editor saves over one, same name
+    assert rescanned.args[0].indexed == 1 and window.model.photo_count() == 10
 
 
 @pytest.mark.skipif(sys.platform in ("darwin", "win32"), reason="these file systems refuse names that are not UTF-8")
@@ -557,3 +588,14 @@ def test_a_photo_whose_name_is_not_utf8_shows_readably_and_stays_openable(qtbot,
     [row] = [r for r in range(window.model.rowCount()) if window.model.tile(r).name == "caf\\xe9.jpg"]
     assert os.fsencode(window.model.path(row)) == os.path.realpath(odd), "the exact bytes, for opening and export"
     assert "caf\\xe9.jpg" in window.model.index(row).data(Qt.ItemDataRole.ToolTipRole)
+
+
+def test_a_classifier_made_with_the_command_line_appears_in_the_open_window(qtbot, make_window, settings) -> None:
+    window = make_window()
+    qtbot.waitUntil(lambda: window.worker.worker._library_version is not None, timeout=TIMEOUT_MS)  # it has looked once
+    command = Engine(settings)  # what `photosort train` does beside the window, in another connection
+    try:
+        command.classifiers.create("From the terminal", ["beach", "forest"])
+    finally:
+        command.close()
+    qtbot.waitUntil(lambda: "From the terminal" in [s.name for s in window.classifiers.summaries()], timeout=TIMEOUT_MS)
