@@ -13,10 +13,13 @@ from photosort.core.model import (
     FP16,
     FP32,
     INT8_COMPILED,
+    available_devices,
+    describe_precision,
     load_encoder,
     model_identity,
     pick_device,
     pick_precision,
+    planned_device,
 )
 from photosort.core.threads import plan_threads
 
@@ -79,6 +82,56 @@ def test_cuda_that_fails_falls_back_to_the_cpu_with_a_message(monkeypatch) -> No
     for requested in ("cuda", "auto"):
         device, message = pick_device(requested)
         assert device.type == "cpu" and message.startswith("CUDA failed (CUDA error: no kernel image")
+
+
+def gpus_present(monkeypatch: pytest.MonkeyPatch, cuda: bool, mps: bool) -> None:
+    """Pretend these GPUs are here; a CUDA that is "there" starts fine (pick_device's probe runs on the CPU)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    real_zeros = torch.zeros
+    monkeypatch.setattr(torch, "zeros", lambda *a, **k: real_zeros(*a, **{**k, "device": "cpu"}))
+
+
+@pytest.mark.parametrize(("cuda", "mps", "present"), [
+    (False, False, ("cpu",)),
+    (True, False, ("cpu", "cuda")),
+    (False, True, ("cpu", "mps")),
+])
+def test_only_devices_present_are_available(monkeypatch, cuda: bool, mps: bool, present: tuple[str, ...]) -> None:
+    gpus_present(monkeypatch, cuda, mps)
+    assert available_devices() == present
+
+
+@pytest.mark.parametrize(("cuda", "mps"), [(False, False), (True, False), (False, True), (True, True)])
+def test_the_planned_device_is_the_one_pick_device_picks(monkeypatch, cuda: bool, mps: bool) -> None:
+    gpus_present(monkeypatch, cuda, mps)
+    for requested in ("auto", "cpu", "cuda", "mps", "tpu"):
+        assert planned_device(requested) == pick_device(requested)[0], requested
+
+
+@pytest.mark.parametrize("bf16", [True, False])
+@pytest.mark.parametrize("requested", ["cpu", "cuda", "mps"])
+def test_precision_descriptions_name_what_pick_precision_runs(monkeypatch, bf16: bool, requested: str) -> None:
+    gpus_present(monkeypatch, cuda=requested == "cuda", mps=requested == "mps")
+    monkeypatch.setattr(model_mod, "cpu_has_fast_bf16", lambda: bf16)
+    place = {"cpu": "on this CPU", "cuda": "on the GPU", "mps": "on the Apple GPU"}[requested]
+    for mode, name in (("auto", "Automatic"), ("fp32", "Exact"), ("fast", "Fast")):
+        ran = pick_precision(pick_device(requested)[0], mode)
+        runs = "int8" if ran.quantized else ran.name.replace("+compile", " + compiled")
+        assert describe_precision(requested, mode).startswith(f"{name} — {runs} {place}")
+
+
+def test_precision_descriptions_on_a_cpu_say_what_each_choice_costs(monkeypatch) -> None:
+    gpus_present(monkeypatch, cuda=False, mps=False)
+    monkeypatch.setattr(model_mod, "cpu_has_fast_bf16", lambda: True)
+    assert describe_precision("auto", "auto") == "Automatic — bf16 on this CPU (same vectors as Exact, about 2x faster)"
+    assert describe_precision("auto", "fp32") == "Exact — fp32 on this CPU (about half the speed of Automatic)"
+    assert describe_precision("auto", "fast") == "Fast — bf16 + compiled on this CPU (compiles 10–40 s each run, gains little)"
+    monkeypatch.setattr(model_mod, "cpu_has_fast_bf16", lambda: False)
+    assert describe_precision("cpu", "auto") == "Automatic — fp32 on this CPU (this CPU has no native bf16)"
+    assert describe_precision("cpu", "fp32") == "Exact — fp32 on this CPU (the same as Automatic here)"
+    assert describe_precision("cpu", "fast") == "Fast — int8 on this CPU (model ~1.5x faster; photos are indexed again)"
+    assert describe_precision("cuda", "fast").startswith("Fast — int8 on this CPU"), "absent CUDA falls back to the CPU"
 
 
 def test_bf16_embeddings_match_fp32(settings) -> None:

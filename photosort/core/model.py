@@ -141,6 +141,70 @@ def pick_precision(device: torch.device, mode: str) -> Precision:
     return BF16 if cpu_has_fast_bf16() else FP32
 
 
+MODE_NAMES = {"auto": "Automatic", "fp32": "Exact", "fast": "Fast"}
+_PLACES = {"cpu": "this CPU", "cuda": "the GPU", "mps": "the Apple GPU"}
+
+
+def available_devices() -> tuple[str, ...]:
+    """The devices this computer can run the model on: "cpu", then "cuda" and "mps" where torch sees them.
+
+    Only asks torch whether each is there and never puts anything on it, so the
+    Settings dialog can call it without starting CUDA in the window's thread.
+    """
+    present = ["cpu"]
+    if torch.cuda.is_available():
+        present.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        present.append("mps")
+    return tuple(present)
+
+
+def planned_device(requested: str) -> torch.device:
+    """The device ``pick_device`` would choose for ``requested``, judged by what is present alone.
+
+    A GPU that is present but fails to start still falls back to the CPU when
+    the engine loads (with a message); saying so beforehand would mean starting it.
+    """
+    present = available_devices()
+    if requested == "auto":
+        return torch.device(next((d for d in ("cuda", "mps") if d in present), "cpu"))
+    return torch.device(requested if requested in present else "cpu")
+
+
+def describe_precision(device_choice: str, mode: str) -> str:
+    """What ``mode`` runs as with ``device_choice`` on this computer, in one short line for the Settings dialog.
+
+    Read from ``pick_precision``, so the words cannot drift from what runs:
+    e.g. "Automatic — bf16 on this CPU (same vectors as Exact, about 2x faster)".
+    The figures are the README's (Performance).
+    """
+    device = planned_device(device_choice)
+    precision = pick_precision(device, mode)
+    runs = "int8" if precision.quantized else precision.name.replace("+compile", " + compiled")
+    label = f"{MODE_NAMES.get(mode, mode)} — {runs} on {_PLACES[device.type]}"
+    note = _precision_note(device, precision, mode)
+    return f"{label} ({note})" if note else label
+
+
+def _precision_note(device: torch.device, precision: Precision, mode: str) -> str:
+    """Why pick this precision, or not: the cost or gain that matters to someone choosing."""
+    automatic = pick_precision(device, "auto")
+    if mode != "auto" and precision == automatic:
+        return "the same as Automatic here"
+    if precision == BF16:
+        return "same vectors as Exact, about 2x faster"
+    if precision == BF16_COMPILED:
+        return "compiles 10–40 s each run, gains little"
+    if precision.quantized:
+        return "model ~1.5x faster; photos are indexed again"
+    if precision == FP32 and automatic == BF16:
+        return "about half the speed of Automatic"
+    if device.type == "cpu" and mode == "auto":
+        return "this CPU has no native bf16"
+    return ""
+
+
 def batch_size_for(device: torch.device) -> int:
     """Photos per model call: a few dozen on a CPU, hundreds on a GPU (fewer on a small one)."""
     if device.type != "cuda":

@@ -9,7 +9,6 @@ and shown in a dialog in the GUI thread, never only as a console traceback.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import threading
@@ -26,7 +25,7 @@ from ..core.config import Settings
 from ..core.errors import PhotosortError
 from ..core.indexer import PipelineOptions
 from .main_window import MainWindow
-from .preferences import APPLICATION, ORGANISATION
+from .preferences import APPLICATION, ORGANISATION, Preferences, forced_theme
 from .resources import app_icon
 
 log = logging.getLogger(__name__)
@@ -54,29 +53,56 @@ def run_app(settings: Settings, folder: str | None) -> int:
 
 
 def create_application() -> QApplication:
-    """The QApplication with our names (used by QSettings), icon and theme."""
+    """The QApplication with our names (used by QSettings), icon and theme (the saved one, or PHOTOSORT_THEME's)."""
     QApplication.setOrganizationName(ORGANISATION)
     QApplication.setApplicationName(APPLICATION)
     QGuiApplication.setDesktopFileName("photosort")
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setWindowIcon(app_icon())
-    apply_theme(app, os.environ.get("PHOTOSORT_THEME", ""))
+    remember_system_look(app)
+    apply_theme(app, start_theme(Preferences()))
     return app  # type: ignore[return-value]
 
 
+def start_theme(preferences: Preferences) -> str:
+    """The theme for this run: ``PHOTOSORT_THEME`` when it names one (it wins for the run), else the saved choice."""
+    forced = forced_theme()
+    return forced if forced else preferences.theme()
+
+
+_system_look: tuple[str, QPalette] | None = None  # the style name and palette Qt chose before we changed them
+
+
+def remember_system_look(app: QApplication) -> tuple[str, QPalette]:
+    """The style name and palette the desktop gave us, kept the first time, so "System" can go back to them.
+
+    Call it before any theme is applied. The palette kept has no colour set by
+    us, so setting it again also makes Qt follow the desktop's light/dark changes again.
+    """
+    global _system_look
+    if _system_look is None:
+        _system_look = (app.style().name(), QPalette(app.palette()))
+    return _system_look
+
+
 def apply_theme(app: QApplication, theme: str) -> None:
-    """Follow the system palette, unless ``PHOTOSORT_THEME`` is ``dark`` or ``light``.
+    """Use ``theme`` from now on: "light" or "dark" (Fusion with our palette), else the system's look.
 
     Qt already follows the system's light/dark setting on Windows, macOS and
-    GNOME/KDE; the variable is for desktops that do not tell Qt.
+    GNOME/KDE; Light and Dark are for desktops that do not tell Qt, and for
+    people who want the other one. Safe to call at any time: open windows repaint.
     """
+    style, palette = remember_system_look(app)
     theme = theme.strip().lower()
-    if theme not in ("dark", "light"):
+    if theme in ("dark", "light"):
+        fusion = QStyleFactory.create("Fusion")
+        if fusion is not None:
+            app.setStyle(fusion)
+        app.setPalette(dark_palette() if theme == "dark" else app.style().standardPalette())
         return
-    fusion = QStyleFactory.create("Fusion")
-    if fusion is not None:
-        app.setStyle(fusion)
-    app.setPalette(dark_palette() if theme == "dark" else app.style().standardPalette())
+    if app.style().name().lower() != style.lower():
+        app.setStyle(style)
+    app.setPalette(palette)
 
 
 def dark_palette() -> QPalette:

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QRadioButton,
+    QSizePolicy,
     QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
@@ -295,6 +296,8 @@ class ExportDialog(QDialog):
         layout.addWidget(self.preview_table, 1)
         self.preview_label = QLabel()
         self.preview_label.setWordWrap(True)
+        self.preview_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.preview_label.setMinimumHeight(2 * self.preview_label.fontMetrics().lineSpacing())
         layout.addWidget(self.preview_label)
         return page
 
@@ -321,6 +324,9 @@ class ExportDialog(QDialog):
         self.layout_help.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.layout_preview = QLabel()
         self.layout_preview.setTextFormat(Qt.TextFormat.PlainText)
+        self.layout_preview.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        # Room for the lines the plan fills in, from the start: the buttons below must not move as it arrives.
+        self.layout_preview.setMinimumHeight((PREVIEWED_PHOTOS + 1) * self.layout_preview.fontMetrics().lineSpacing())
         self.layout_preview.setToolTip("Where the first photos of the plan go, under the destination")
         field = QWidget()  # a widget, not a bare layout: its wrapped labels then get the height they need
         box = QVBoxLayout(field)
@@ -329,6 +335,16 @@ class ExportDialog(QDialog):
         for widget in (self.layout_combo, self.layout_error, self.layout_help, self.layout_preview):
             box.addWidget(widget)
         self._form.insertRow(1, "Folders:", field)
+
+    def _show_page(self, index: int) -> None:
+        """Show the choices, the progress or the summary, with the dialog only as tall as that page needs: a short
+        summary is a short dialog (the hidden pages' sizes no longer count)."""
+        for i in range(self.pages.count()):
+            policy = QSizePolicy.Policy.Preferred if i == index else QSizePolicy.Policy.Ignored
+            self.pages.widget(i).setSizePolicy(policy, policy)
+        self.pages.setCurrentIndex(index)
+        self.layout().activate()
+        self.resize(self.width(), self.sizeHint().height())
 
     def _fit_height(self) -> None:
         """Grow the dialog when wrapped text under the layout field (an error, the first photos) needs more room:
@@ -515,7 +531,7 @@ class ExportDialog(QDialog):
             self.close_button.setEnabled(False)
 
     def _show_running(self) -> None:
-        self.pages.setCurrentIndex(1)
+        self._show_page(1)
         self.export_button.hide()
         self.open_button.hide()
         self.undo_button.hide()
@@ -568,7 +584,7 @@ class ExportDialog(QDialog):
         self.movedPhotos.emit()
 
     def _show_summary(self, title: str, text: str, problems: list[tuple[Path, str]], folders: str = "") -> None:
-        self.pages.setCurrentIndex(2)
+        self._show_page(2)
         self.summary_title.setText(title)
         self.summary_label.setText(text)
         self.folders_label.setText(folders)

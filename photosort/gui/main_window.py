@@ -866,7 +866,7 @@ class MainWindow(QMainWindow):
         if self._settings_dialog is not None:
             self._settings_dialog.raise_()
             return
-        dialog = SettingsDialog(self.settings, self)
+        dialog = SettingsDialog(self.settings, self, preferences=self.prefs)
         dialog.clearCacheRequested.connect(self.worker.clear_cache)
         dialog.accepted.connect(lambda: self.apply_engine_choice(*dialog.chosen()))
         dialog.finished.connect(self._forget_settings_dialog)

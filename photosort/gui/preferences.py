@@ -2,17 +2,18 @@
 
 We use the INI format on every platform (organisation and application
 "photosort"), so tests can redirect it with ``QSettings.setPath`` and users
-can read the file. It holds only how the window looks (geometry, recent
-folders, sort order, threshold, export destination and folder layout): the
-model, device and precision live in the core's ``settings.json`` (shared with
-the CLI) and the typed categories in the user's library, so nothing here is
-user data.
+can read the file. It holds only how the window looks (geometry, theme,
+recent folders, sort order, threshold, export destination and folder layout):
+the model, device and precision live in the core's ``settings.json`` (shared
+with the CLI) and the typed categories in the user's library, so nothing here
+is user data.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 
 from PySide6.QtCore import QByteArray, QSettings
 
@@ -25,6 +26,16 @@ log = logging.getLogger(__name__)
 ORGANISATION = "photosort"
 APPLICATION = "photosort"
 MAX_RECENT = 8
+THEMES = ("system", "light", "dark")
+
+
+def forced_theme() -> str:
+    """The theme ``PHOTOSORT_THEME`` names, which wins over the saved one for a run; "" when it names none.
+
+    For desktops that do not tell Qt whether they are dark, and for screenshots and tests.
+    """
+    value = os.environ.get("PHOTOSORT_THEME", "").strip().lower()
+    return value if value in THEMES else ""
 
 
 def open_qsettings() -> QSettings:
@@ -111,6 +122,16 @@ class Preferences:
 
     def set_splitter_state(self, state: QByteArray) -> None:
         self.store.setValue("window/splitter", state)
+
+    def theme(self) -> str:
+        """"system", "light" or "dark"; anything else (a file edited by hand) means the system's look."""
+        value = str(self.store.value("window/theme", "system", str)).strip().lower()
+        return value if value in THEMES else "system"
+
+    def set_theme(self, theme: str) -> None:
+        if theme not in THEMES:
+            raise ValueError(f"unknown theme {theme!r}; one of {', '.join(THEMES)}")
+        self.store.setValue("window/theme", theme)
 
     def sort_key(self) -> str:
         return str(self.store.value("view/sort", "name", str))
