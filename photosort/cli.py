@@ -26,6 +26,7 @@ from .cli_duplicates import cmd_duplicates, cmd_trash_rejected
 from .core.classifiers import describe_import
 from .core.config import DEVICES, MODES, Settings
 from .core.errors import Cancelled, Face, UsageError, user_message
+from .core.export.results import HOW_LINKS_WORK
 from .core.paths import display_path, printable
 from .core.progress import CancelToken, Progress
 from .core.sorting import DEFAULT_THRESHOLD
@@ -101,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("destination")
     _add_classifier_args(p)
     p.add_argument("--mode", dest="op", choices=("copy", "move", "link"), default="copy",
-                   help="copy (default), move (undoable), or link (symbolic links to the originals, which stay put)")
+                   help=f"copy (default), move (undoable), or link: {HOW_LINKS_WORK}; the originals stay put")
     p.add_argument("--unsure", choices=("folder", "skip"), default="folder",
                    help="put unsure photos in an 'Unsure' folder (default) or leave them out")
     p.add_argument("--layout", default="{category}", metavar="TEMPLATE",
@@ -206,6 +207,11 @@ def _duration(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def warn(text: str) -> None:
+    """A warning that does not stop the command: one line on stderr (with --json too), the exit code unchanged."""
+    print(f"photosort: warning: {printable(text)}", file=sys.stderr)
+
+
 def emit(args: argparse.Namespace, document: dict, human: Callable[[], None]) -> None:
     if args.json:
         sys.stdout.write(json_text(document) + "\n")
@@ -301,9 +307,7 @@ def cmd_index(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
     report = index_quietly(engine, args, cancel)
 
     def human() -> None:
-        print(f"{display_path(report.folder)}: {report.total} photos — {report.indexed} indexed, {report.unchanged} unchanged, "
-              f"{len(report.failed)} could not be read" + (f", {report.removed} removed" if report.removed else "")
-              + (f" ({report.rate:.1f} photos/s)" if report.indexed else ""))
+        print(report.summary())
         for path, error in report.failed[:20]:
             print(f"  unreadable: {display_path(path)}: {printable(error)}")
         if len(report.failed) > 20:
@@ -316,15 +320,13 @@ def cmd_index(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
 
 
 def sorting_from(args: argparse.Namespace):
+    """The sorting the arguments ask for; typed categories are checked here, before any indexing."""
     from .core.library import Sorting
-    from .core.zeroshot import parse_categories
+    from .core.zeroshot import checked_categories
 
     if args.classifier is not None:
         return Sorting.by_classifier(args.classifier)
-    categories = parse_categories(args.categories)
-    if not categories:
-        raise UsageError("No categories given: type at least one, e.g. --categories \"beach, city\".")
-    return Sorting.by_categories(categories)
+    return Sorting.by_categories(checked_categories(args.categories))
 
 
 def check_target_accuracy(args: argparse.Namespace) -> None:
@@ -349,7 +351,17 @@ def sort_indexed(args: argparse.Namespace, engine, cancel: CancelToken, check: C
     library = open_indexed(engine, args, cancel)
     if library is None:
         return None
-    return library, library.sort(sorting, args.threshold, args.target_accuracy)
+    result = library.sort(sorting, args.threshold, args.target_accuracy)
+    warn_about(sorting)
+    return library, result
+
+
+def warn_about(sorting) -> None:
+    """Said once the photos are sorted (a usage error said later would otherwise follow a warning)."""
+    from .core.zeroshot import category_warnings
+
+    for warning in category_warnings(sorting.categories):
+        warn(warning)
 
 
 def cmd_sort(args: argparse.Namespace, engine, cancel: CancelToken) -> int:
@@ -517,12 +529,10 @@ def describe_plan(plan) -> str:
 
 
 def describe_result(result, plan) -> str:
-    from .core.export.results import sidecar_failures_note, sidecars_note
+    from .core.export.results import sidecar_failures_note
 
-    verb = {"copy": "Copied", "move": "Moved", "link": "Linked"}[plan.mode]
     already = f"; {plural(len(result.already), 'photo')} already there" if result.already else ""
-    lines = [f"{verb} {plural(result.done, 'photo')}{sidecars_note(result.sidecars)} into "
-             f"{display_path(plan.destination)}{already}."]
+    lines = [f"{result.summary()} into {display_path(plan.destination)}{already}."]
     if result.failed:
         lines.append(f"{len(result.failed)} could not be exported:")
         lines += [f"  {display_path(path)}: {printable(reason)}" for path, reason in result.failed[:20]]

@@ -33,9 +33,11 @@ from .decode import (
 )
 from .decode_pool import DecodePool
 from .errors import Cancelled, ModelLoadError
+from .paths import display_path
 from .progress import CancelToken, ProgressFn, Reporter, check_cancel, is_cancelled
 from .scan import ScannedFile, resolve_root, scan_folder
 from .threads import cpu_cores, plan_threads, torch_threads
+from .wording import plural
 
 if TYPE_CHECKING:
     from .gpudecode import EncodedPhoto
@@ -66,6 +68,19 @@ class IndexReport:
     @property
     def rate(self) -> float:
         return self.indexed / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        """One line whose counts add up to the total: photos that failed before and have not changed since are
+        not read again, yet they are still among those that could not be read."""
+        unreadable = len(self.failed) + self.known_failures
+        counted = self.indexed + self.unchanged + unreadable
+        parts = [f"{self.indexed:,} indexed", f"{self.unchanged:,} unchanged", f"{unreadable:,} could not be read"
+                 + (f" ({self.known_failures:,} known from before)" if self.known_failures else "")]
+        if self.total > counted:  # cancelled before the end
+            parts.append(f"{self.total - counted:,} not reached")
+        removed = f"; {self.removed:,} removed (no longer in the folder)" if self.removed else ""
+        rate = f" ({self.rate:.1f} photos/s)" if self.indexed else ""
+        return f"{display_path(self.folder)}: {plural(self.total, 'photo')} — {', '.join(parts)}{removed}{rate}"
 
     def to_json(self) -> dict:
         return {
@@ -208,9 +223,9 @@ def index_folder(
         model_id = cache.model_id(*model.identity) if model.identity is not None else None
         plan = plan_index(scanned, cache.photos_under(root, model_id))
         report.total, report.unchanged, report.known_failures = len(scanned), plan.unchanged, plan.known_failures
-        report.renamed = _apply_renames(cache, plan)
+        report.renamed, kept_vectors = _apply_renames(cache, plan)
         report.removed = cache.delete_photos(rec.id for rec in plan.vanished) if plan.vanished else 0
-        report.unchanged += report.renamed
+        report.unchanged += kept_vectors  # (a renamed photo that was only browsed is still embedded: indexed)
         _read_missing_facts(cache, root, options, progress, cancel)
         if plan.to_embed:
             pipeline = _Pipeline(cache, report, options, progress, cancel, on_batch)
@@ -245,16 +260,16 @@ def _read_missing_facts(cache: Cache, root: str, options: PipelineOptions, progr
     log.info("read capture dates of %d photos cached before dates were kept", len(undated))
 
 
-def _apply_renames(cache: Cache, plan: IndexPlan) -> int:
+def _apply_renames(cache: Cache, plan: IndexPlan) -> tuple[int, int]:
     """A new path whose content matches a vanished photo is that photo renamed: keep its vectors and labels.
 
     A renamed photo that has no vector for this model yet (it was only browsed) keeps its row and
-    thumbnail and is still embedded.
+    thumbnail and is still embedded. Returns (photos renamed, of them those that kept their vectors).
     """
     by_print = {(rec.fingerprint, rec.size): rec for rec in plan.vanished
                 if rec.fingerprint and (rec.has_embedding or rec.has_thumb)}
     if not by_print:
-        return 0
+        return 0, 0
     renamed = 0
     still_to_embed: list[ScannedFile] = []
     moved_browsable: set[str] = set()
@@ -276,7 +291,7 @@ def _apply_renames(cache: Cache, plan: IndexPlan) -> int:
             moved_browsable.add(f.path)
     plan.to_embed = still_to_embed
     plan.to_thumbnail = [f for f in plan.to_thumbnail if f in still_to_embed and f.path not in moved_browsable]
-    return renamed
+    return renamed, renamed - len(moved_browsable)
 
 
 class _Pipeline:

@@ -31,7 +31,7 @@ from .rejects import REJECTED_REASON
 from .rejects import rejected as rejected_photos
 from .scan import resolve_root
 from .sorting import DEFAULT_THRESHOLD, NO_LABEL, Decision, decide, least_sure
-from .zeroshot import Category, zero_shot_probabilities
+from .zeroshot import NO_CATEGORIES, Category, zero_shot_probabilities
 
 if TYPE_CHECKING:
     from .classifier import Classifier
@@ -265,7 +265,7 @@ class Library:
         or with ``require_estimate=False`` (the window) ``threshold`` applies.
         """
         if not sorting.classifier and not sorting.categories:
-            raise UsageError("No categories given: type at least one, e.g. --categories \"beach, city\".")
+            raise UsageError(NO_CATEGORIES)
         if not 0.0 <= threshold <= 1.0:
             raise UsageError(f"The threshold must be between 0 and 1 (got {threshold}).")
         if target_accuracy is not None:
@@ -381,9 +381,20 @@ class Library:
             return matches[0]
         if len(matches) > 1:
             raise UsageError(f"Several photos are named {candidate.name}; give the path relative to the folder.")
+        self._refuse_unreadable(photo, candidate, options)
         if not any(os.path.exists(o) for o in options):
             raise PhotosortError(f"{photo} does not exist; give the path of a photo in the folder.")
         raise PhotosortError(f"{photo} is not an indexed photo of {', '.join(self.roots)}.")
+
+    def _refuse_unreadable(self, photo: str | os.PathLike[str], candidate: Path, options: list[str]) -> None:
+        """A photo that could not be read when indexed has no vector to compare with: say why, not "not indexed"
+        (found as :meth:`_find_photo` finds indexed ones: by its path, else by a name no other failure has)."""
+        failed = dict(self.failures())
+        reasons = [failed[option] for option in options if option in failed]
+        if not reasons:
+            reasons = [reason for path, reason in failed.items() if os.path.basename(path) == candidate.name]
+        if len(reasons) == 1:
+            raise PhotosortError(f"{photo} could not be read when indexed: {reasons[0]}")
 
     # ---- export -------------------------------------------------------------------------------
     def plan_export(self, result: SortResult, destination: str | os.PathLike[str], *, mode: str = "copy",

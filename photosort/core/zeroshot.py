@@ -10,10 +10,12 @@ probability is under the threshold is "unsure" rather than forced into a folder.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from .errors import UsageError
 
 TEMPLATES = (
     "a photo of a {}.",
@@ -39,22 +41,82 @@ class Category:
         return [t.format(self.name) for t in TEMPLATES]
 
 
-def parse_categories(text: str) -> list[Category]:
-    """Categories from user text: one per line, or comma-separated on one line; ``name = prompt`` sets a prompt.
-
-    Duplicate names (case-insensitively) are merged, keeping the first.
-    """
+def typed_categories(text: str) -> list[Category]:
+    """Every category in user text, in order, duplicates included: one per line, or comma-separated on one line;
+    ``name = prompt`` sets a prompt. (:func:`parse_categories` merges duplicates; :func:`checked_categories` refuses them.)"""
     parts = text.splitlines() if "\n" in text.strip() else text.split(",")
-    seen: set[str] = set()
     categories: list[Category] = []
     for part in parts:
         name, _, prompt = part.partition("=")
         name = re.sub(r"\s+", " ", name).strip()
-        prompt = prompt.strip()
-        if not name or name.casefold() in seen:
-            continue
-        seen.add(name.casefold())
-        categories.append(Category(name, prompt or None))
+        if name:
+            categories.append(Category(name, prompt.strip() or None))
+    return categories
+
+
+def parse_categories(text: str) -> list[Category]:
+    """Categories from user text, duplicate names (case-insensitively) merged, keeping the first.
+
+    Merging rather than refusing suits text being typed (the window parses on every keystroke);
+    a command refuses duplicates instead (:func:`checked_categories`), since their prompts may differ.
+    """
+    seen: set[str] = set()
+    categories: list[Category] = []
+    for category in typed_categories(text):
+        if category.name.casefold() not in seen:
+            seen.add(category.name.casefold())
+            categories.append(category)
+    return categories
+
+
+# Zero-shot scores are a softmax over the categories: with one, every photo gets 100 % of it.
+MIN_CATEGORIES = 2
+NO_CATEGORIES = 'No categories given: type at least two, e.g. "beach, city".'
+ONE_CATEGORY = ("With one category ('{name}'), every photo goes to it at 100 %: add at least one more "
+                "(e.g. 'other') so photos can be told apart.")
+
+
+def category_warnings(categories: Sequence[Category]) -> list[str]:
+    """What is wrong, though not refused, with sorting by ``categories`` (one line each; none when all is well).
+
+    Fewer than :data:`MIN_CATEGORIES` is degenerate: the softmax over one category is always 1, so every
+    photo would be filed at 100 % and none told apart. (No categories at all is said by :data:`NO_CATEGORIES`.)
+    """
+    if 0 < len(categories) < MIN_CATEGORIES:
+        return [ONE_CATEGORY.format(name=categories[0].name)]
+    return []
+
+
+def duplicate_categories(text: str) -> list[str]:
+    """One line per category name typed more than once (case-insensitively) in ``text``; none when each is once."""
+    groups: dict[str, list[Category]] = {}
+    for category in typed_categories(text):
+        groups.setdefault(category.name.casefold(), []).append(category)
+    return [_duplicate_line(group) for group in groups.values() if len(group) > 1]
+
+
+def _duplicate_line(group: list[Category]) -> str:
+    """Names the duplicate, and each way it was typed where those differ (another case, another prompt)."""
+    times = "twice" if len(group) == 2 else f"{len(group)} times"
+    spellings = list(dict.fromkeys(f"{c.name} = {c.prompt}" if c.prompt else c.name for c in group))
+    quoted = ", ".join(f"'{s}'" for s in spellings)
+    how = f" ({quoted})" if len(spellings) > 1 else ""
+    return f"The category '{group[0].name}' is typed {times}{how}: give each category once."
+
+
+def typing_notes(text: str) -> list[str]:
+    """What the window says under the categories as they are typed: duplicates (it uses the first) and too few."""
+    return duplicate_categories(text) + category_warnings(parse_categories(text))
+
+
+def checked_categories(text: str) -> list[Category]:
+    """The categories a command sorts by; :class:`UsageError` when there are none, or when a name is typed twice
+    (which prompt was meant cannot be guessed). Warnings that do not stop it: :func:`category_warnings`."""
+    if duplicates := duplicate_categories(text):
+        raise UsageError(duplicates[0])
+    categories = typed_categories(text)
+    if not categories:
+        raise UsageError(NO_CATEGORIES)
     return categories
 
 

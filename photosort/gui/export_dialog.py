@@ -49,7 +49,7 @@ from ..core.calibration import unsure_below
 from ..core.classifiers import ClassifierSummary
 from ..core.export import DEFAULT_LAYOUT, PLACEHOLDERS, ExportPlan, ExportResult, LayoutError, UndoResult, parse_layout
 from ..core.export.layout import PRESETS
-from ..core.export.results import sidecar_failures_note, sidecars_note
+from ..core.export.results import HOW_LINKS_WORK, sidecar_failures_note, sidecars_note
 from ..core.paths import display_path
 from ..core.progress import Progress
 from ..core.wording import plural
@@ -65,9 +65,8 @@ MOVE_EXPORTS_MENU = f"Edit ▸ {UNDO_MOVE_ACTION.replace('&', '')}"  # where hin
 MODES = {
     "copy": ("&Copy", "Copy", "Copies each photo (verified against the original); your photos stay where they are."),
     "move": ("&Move", "Move", f"Moves each photo; the move can be undone afterwards ({MOVE_EXPORTS_MENU})."),
-    "link": ("&Link", "Link", "Adds links to your photos (hard links where possible): no extra disk space."),
+    "link": ("&Link", "Link", f"Adds links to your photos: {HOW_LINKS_WORK}."),
 }
-PAST = {"copy": "Copied", "move": "Moved", "link": "Linked"}
 DOING = {"copy": "Copying", "move": "Moving", "link": "Linking"}
 MAX_LISTED_PROBLEMS = 200
 PREVIEWED_PHOTOS = 3  # photos whose place the layout preview spells out
@@ -97,7 +96,7 @@ def describe_result(mode: str, result: ExportResult, destination: Path, error: s
     if error:
         lines.append(error)
     folders = len({p.destination.parent for p in result.placed})
-    done = f"{PAST.get(mode, 'Exported')} {photos(result.done)}{sidecars_note(result.sidecars)}"
+    done = result.summary()
     if folders:
         done += f" into {folders:,} folder{'s' if folders != 1 else ''}"
     lines.append(f"{done} in {destination}.")

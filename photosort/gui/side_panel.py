@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
 
 from ..core.calibration import DEFAULT_TARGET, NO_ESTIMATE_TYPED, TARGET_RANGE, headline, percent
 from ..core.sorting import DEFAULT_THRESHOLD
-from ..core.zeroshot import Category, parse_categories
-from .classifier_panel import ClassifierBar, LabelPanel
+from ..core.zeroshot import Category, parse_categories, typing_notes
+from .classifier_panel import WARNING_COLOUR, ClassifierBar, LabelPanel
 from .photo_model import Group, group_colour
 
 ALL_PHOTOS = -100  # item data for "All photos" (never None: PySide6 6.12 leaks None read back from item data)
@@ -35,6 +35,7 @@ TYPING_DEBOUNCE_MS = 400
 SLIDER_COALESCE_MS = 60
 NBSP = "\u00a0"
 PLACEHOLDER = "One category per line, e.g.\nbeach\nforest\npets = a photo of a cat or a dog"
+HINT = "Photos re-sort as you type. Write <i>name = prompt</i> to describe a category yourself."
 
 
 def _dot_icon(colour: QColor | None, size: int = 12) -> QIcon:
@@ -131,8 +132,10 @@ class SidePanel(QWidget):
         self.editor.setAccessibleName("Categories")
         self.editor.textChanged.connect(self._typing.start)
         layout.addWidget(self.editor, 2)
-        self.hint = QLabel("Photos re-sort as you type. Write <i>name = prompt</i> to describe a category yourself.")
+        self.hint = QLabel(HINT)
         self.hint.setWordWrap(True)
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.hint.setFixedHeight(3 * self.hint.fontMetrics().lineSpacing() + 2)  # notes come and go: nothing moves
         secondary(self.hint)
         layout.addWidget(self.hint)
         return page
@@ -183,10 +186,18 @@ class SidePanel(QWidget):
     def commit_text(self) -> None:
         """Send the typed categories now if they changed (the debounce timer calls this)."""
         self._typing.stop()
+        self._show_typing_notes()
         categories = self.categories()
         if categories != self._sent:
             self._sent = categories
             self.categoriesChanged.emit(categories)
+
+    def _show_typing_notes(self) -> None:
+        """Under the categories: a category typed twice, or too few to tell photos apart (the core's words)."""
+        notes = typing_notes(self.text())
+        self.hint.setText(" ".join(notes) if notes else HINT)
+        self.hint.setStyleSheet(f"color: {WARNING_COLOUR};" if notes else "")
+        self.hint.setToolTip(" ".join(notes))
 
     def set_busy(self, busy: bool) -> None:
         self.busy_label.setVisible(busy)

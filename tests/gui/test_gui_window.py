@@ -599,3 +599,15 @@ def test_a_classifier_made_with_the_command_line_appears_in_the_open_window(qtbo
     finally:
         command.close()
     qtbot.waitUntil(lambda: "From the terminal" in [s.name for s in window.classifiers.summaries()], timeout=TIMEOUT_MS)
+
+
+def test_the_categories_field_says_when_one_is_typed_twice_or_too_few_are_typed(qtbot, make_window) -> None:
+    window = make_window()
+    panel = window.panel
+    height = panel.hint.height()
+    panel.set_text("beach")
+    assert "With one category ('beach'), every photo goes to it at 100 %" in panel.hint.text()
+    panel.set_text("pets = a cat\nforest\nPets = a dog")
+    assert "'pets' is typed twice" in panel.hint.text()
+    panel.set_text("beach\nforest")
+    assert "re-sort as you type" in panel.hint.text() and panel.hint.height() == height  # nothing below moved

@@ -19,6 +19,13 @@ from typing import Any
 from photosort.core.errors import ExportError
 from photosort.core.wording import plural
 
+PAST = {"copy": "Copied", "move": "Moved", "link": "Linked"}  # the verb of a finished export, by mode
+# What --mode link (the window's Link) does, said once: link_or_symlink makes a hard link where it can, else a symbolic one.
+HOW_LINKS_WORK = ("hard links where the destination is on the same disk as the photo (both names are the same file: "
+                  "no extra space, and editing one edits the other), symbolic links where it is on another disk")
+_LINK_KINDS = (("hardlink", "hard link", "hard links"),
+               ("symlink", "symbolic link to another disk", "symbolic links to another disk"))
+
 
 @dataclass(frozen=True)
 class Placed:
@@ -51,6 +58,13 @@ class ExportResult:
         for placed in self.placed:
             counts[placed.method] = counts.get(placed.method, 0) + 1
         return counts
+
+    def summary(self) -> str:
+        """The headline both faces show, e.g. "Linked 70 photos (68 hard links, 2 symbolic links to another disk)
+        and 5 sidecars": without the destination or a full stop, which each face adds its own way. A link export
+        says how many of each kind, because they differ: a symbolic link breaks if its original moves."""
+        links = links_note(self.methods()) if self.mode == "link" else ""
+        return f"{PAST.get(self.mode, 'Exported')} {plural(self.done, 'photo')}{links}{sidecars_note(self.sidecars)}"
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable summary for the CLI's ``--json`` and for logs."""
@@ -94,6 +108,13 @@ class UndoResult:
             "sidecars": self.sidecars,
             "sidecars_failed": _pairs_to_json(self.sidecars_failed, "reason"),
         }
+
+
+def links_note(methods: dict[str, int]) -> str:
+    """`` (68 hard links, 2 symbolic links to another disk)`` from :meth:`ExportResult.methods`, or nothing
+    where no photo was linked."""
+    parts = [plural(methods[method], one, many) for method, one, many in _LINK_KINDS if methods.get(method)]
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def sidecars_note(carried: int) -> str:

@@ -44,6 +44,7 @@ from typing import NoReturn, TypeVar
 
 from photosort.core.errors import Cancelled, ExportError
 from photosort.core.progress import CancelToken, ProgressFn, Reporter, is_cancelled
+from photosort.core.wording import plural
 
 from .carry import carry_sidecars, record_sidecar_failure, sidecar_target
 from .destination import AlreadyThere, clean_leftovers
@@ -395,7 +396,8 @@ def _stop(run: _Run, move: PlannedMove, problem: FileProblem, photo_failed: bool
 
 
 def photos(count: int) -> str:
-    return "1 photo" if count == 1 else f"{count} photos"
+    """"1 photo", "1,204 photos": the one rule for counts (:func:`~photosort.core.wording.plural`)."""
+    return plural(count, "photo")
 
 
 def _stop_message(run: _Run, problem: FileProblem) -> str:
