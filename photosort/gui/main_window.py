@@ -416,6 +416,8 @@ class MainWindow(QMainWindow):
             self.splitter.restoreState(splitter)
         self.panel.set_threshold(self.prefs.threshold())
         self.model.set_threshold(self.prefs.threshold())
+        self.group_action.setChecked(self.prefs.grouped())
+        self.model.set_sort(self.prefs.sort_key(), self.prefs.grouped())
         self.set_sort(self.prefs.sort_key())
         self.empty_state.set_recent(self.prefs.recent_folders())
         self._refresh_recent_menu()
@@ -685,6 +687,7 @@ class MainWindow(QMainWindow):
 
     def _on_group_toggled(self, grouped: bool) -> None:
         self.model.set_sort(self.model.sort_key, grouped)
+        self.prefs.set_grouped(grouped)
 
     def set_sort(self, key: str) -> None:
         key = key if key in SORT_KEYS else "name"

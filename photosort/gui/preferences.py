@@ -139,6 +139,13 @@ class Preferences:
     def set_sort_key(self, key: str) -> None:
         self.store.setValue("view/sort", key)
 
+    def grouped(self) -> bool:
+        """View ▸ Group by Category (on unless turned off)."""
+        return str(self.store.value("view/grouped", "true", str)).lower() != "false"
+
+    def set_grouped(self, grouped: bool) -> None:
+        self.store.setValue("view/grouped", "true" if grouped else "false")
+
     def sync(self) -> None:
         self.store.sync()
 

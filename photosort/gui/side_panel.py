@@ -113,6 +113,8 @@ class SidePanel(QWidget):
         layout.addLayout(header)
         self.groups = QListWidget()
         self.groups.setFrameShape(QFrame.Shape.StyledPanel)
+        self.groups.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # long names: elided, tooltip
+        self.groups.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.groups.setAccessibleName("Groups")
         self.groups.currentItemChanged.connect(self._on_group_clicked)
         self.groups.itemClicked.connect(lambda item: self.groupClicked.emit(self._key(item)))
@@ -296,6 +298,7 @@ class SidePanel(QWidget):
             item = QListWidgetItem(_dot_icon(None if group.key is None else group_colour(group.key)),
                                    f"{group.label}  ({group.count:,})")
             item.setData(Qt.ItemDataRole.UserRole, ALL_PHOTOS if group.key is None else group.key)
+            item.setToolTip(f"{group.label}: {group.count:,}")
             self.groups.addItem(item)
             if group.key == current:
                 self.groups.setCurrentItem(item)

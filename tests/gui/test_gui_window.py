@@ -238,15 +238,17 @@ def test_clicking_a_group_shows_only_its_photos(qtbot, make_window, make_photos)
     assert window.model.rowCount() == 10
 
 
-def test_categories_and_threshold_come_back_on_the_next_launch(qtbot, make_window, prefs: Preferences) -> None:
+def test_categories_threshold_and_grouping_come_back_on_the_next_launch(qtbot, make_window, prefs: Preferences) -> None:
     window = make_window()
     type_categories(qtbot, window, "beach\nnight")
     window.panel.slider.setValue(70)
     qtbot.waitUntil(lambda: prefs.threshold() == pytest.approx(0.7), timeout=TIMEOUT_MS)
+    window.group_action.trigger()  # View ▸ Group by Category off
     window.close()
     again = make_window(preferences=Preferences(QSettings(prefs.store.fileName(), QSettings.Format.IniFormat)))
     qtbot.waitUntil(lambda: again.panel.text() == "beach\nnight", timeout=TIMEOUT_MS)
     assert again.panel.slider.value() == 70
+    assert not again.group_action.isChecked() and not again.model.grouped
     qtbot.waitUntil(lambda: [c.name for c in again.model.categories] == ["beach", "night"], timeout=TIMEOUT_MS)
 
 
