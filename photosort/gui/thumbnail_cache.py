@@ -7,7 +7,12 @@ screen win over those scrolled past (the approach of calibre's cover grid).
 It reads the JPEG bytes the indexer stored in the cache through its own
 ``Cache`` connection, decodes them into ``QImage`` scaled to the tile, and
 hands them over in batches; only the GUI thread turns them into ``QPixmap``.
-The full-size photo file is never opened here.
+
+On a HiDPI screen a large tile needs more pixels than the stored thumbnail
+has (256 px; a 160 px tile at 200 % needs 320). Such tiles show the stored
+thumbnail at once and are then sharpened from the photo itself (decoded small,
+as the preview does: :func:`photosort.core.display.display_image`), the tiles
+loaded last first, when nothing else waits. Other screens never open a photo.
 """
 
 from __future__ import annotations
@@ -21,13 +26,34 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtGui import QImage, QPixmap
 
 from ..core.cache import Cache
+from ..core.decode import THUMB_SIZE, DecodeError
+from ..core.display import display_image
 from ..core.errors import PhotosortError
 
 log = logging.getLogger(__name__)
 
 CHUNK = 32  # thumbnails per round trip to SQLite and per signal to the GUI
 MAX_PENDING = 2048  # older requests are dropped; a tile still on screen asks again when painted
+SHARPEN_CHUNK = 4  # photos decoded from their files per round (each ~30 ms for a 12 MP JPEG)
+MAX_SHARPEN = 256  # tiles waiting to be sharpened: those loaded longest ago are dropped (scrolled past)
+SHARPER_BY = 1.15  # a tile is sharpened from the photo when it needs this many times the stored pixels
 DEFAULT_MAX_BYTES = 96 * 1024 * 1024
+
+
+def needs_sharpening(image: QImage, size_px: int) -> bool:
+    """Whether the stored thumbnail is visibly too small for a tile of ``size_px`` device pixels."""
+    return size_px > THUMB_SIZE * SHARPER_BY and max(image.width(), image.height()) * SHARPER_BY < size_px
+
+
+def image_from_photo(path: str, size_px: int) -> QImage | None:
+    """The photo itself, upright and no larger than ``size_px``, as a QImage; None when it cannot be read now."""
+    try:
+        picture = display_image(path, size_px)
+    except (DecodeError, OSError) as exc:
+        log.debug("cannot sharpen the thumbnail of %s: %s", path, exc)
+        return None
+    data = picture.tobytes()
+    return QImage(data, picture.width, picture.height, 3 * picture.width, QImage.Format.Format_RGB888).copy()
 
 
 def decode_thumbnail(jpeg: bytes | None, size_px: int) -> QImage | None:
@@ -56,6 +82,7 @@ class ThumbnailLoader(QObject):
         self._size_px = size_px
         self._lock = threading.Lock()
         self._pending: OrderedDict[int, None] = OrderedDict()
+        self._sharpen: OrderedDict[int, None] = OrderedDict()  # shown from a too small thumbnail: from the photo next
         self._scheduled = False
         self._epoch = 0
         self._wake.connect(self._drain)
@@ -77,6 +104,7 @@ class ThumbnailLoader(QObject):
         """Forget queued requests; results of loads begun before carry the old epoch and are ignored."""
         with self._lock:
             self._pending.clear()
+            self._sharpen.clear()
             self._epoch = epoch
             if size_px is not None:
                 self._size_px = size_px
@@ -106,21 +134,47 @@ class ThumbnailLoader(QObject):
             return None
 
     def _load_next_chunk(self, cache: Cache | None) -> bool:
-        """Decode the newest queued thumbnails and send them; False when the queue is empty."""
+        """Decode the newest queued thumbnails and send them, else sharpen a few; False when nothing waits."""
         with self._lock:
-            if not self._pending:
+            if not self._pending and not self._sharpen:
                 self._scheduled = False
                 return False
-            ids = [self._pending.popitem(last=True)[0] for _ in range(min(CHUNK, len(self._pending)))]
+            stored = bool(self._pending)
+            queue, chunk = (self._pending, CHUNK) if stored else (self._sharpen, SHARPEN_CHUNK)
+            ids = [queue.popitem(last=True)[0] for _ in range(min(chunk, len(queue)))]
             epoch, size_px = self._epoch, self._size_px
+        if stored:
+            images = self._stored_thumbnails(cache, ids, size_px)
+            self._queue_sharpening([i for i, image in images.items() if image is not None
+                                    and needs_sharpening(image, size_px)])
+        else:
+            images = self._from_photos(cache, ids, size_px)
+        self.loaded.emit(epoch, images)
+        return True
+
+    @staticmethod
+    def _stored_thumbnails(cache: Cache | None, ids: list[int], size_px: int) -> dict[int, QImage | None]:
         blobs: dict[int, bytes] = {}
         if cache is not None:
             try:
                 blobs = cache.thumbnails(ids)
             except PhotosortError as exc:  # the cache translates SQLite's errors
                 log.warning("cannot read thumbnails: %s", exc)
-        self.loaded.emit(epoch, {i: decode_thumbnail(blobs.get(i), size_px) for i in ids})
-        return True
+        return {i: decode_thumbnail(blobs.get(i), size_px) for i in ids}
+
+    @staticmethod
+    def _from_photos(cache: Cache | None, ids: list[int], size_px: int) -> dict[int, QImage | None]:
+        """Sharper tiles decoded from the photos themselves; a photo that cannot be read keeps its thumbnail."""
+        paths = cache.paths_for_ids(ids) if cache is not None else {}
+        images = {i: image_from_photo(paths[i], size_px) for i in ids if i in paths}
+        return {i: image for i, image in images.items() if image is not None}
+
+    def _queue_sharpening(self, ids: list[int]) -> None:
+        with self._lock:
+            for photo_id in ids:
+                self._sharpen[photo_id] = None
+            while len(self._sharpen) > MAX_SHARPEN:
+                self._sharpen.popitem(last=False)
 
 
 class ThumbnailCache(QObject):

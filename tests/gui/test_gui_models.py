@@ -149,6 +149,38 @@ def test_thumbnails_load_off_the_gui_thread_then_come_from_memory(qtbot, tmp_pat
         thumbs.shutdown()
 
 
+def test_on_a_hidpi_screen_a_tile_is_sharpened_from_the_photo_itself(qtbot, tmp_path: Path) -> None:
+    """A 160 px tile at 200 % needs 320 pixels; the stored thumbnail has 256. It shows at once, then the tile gets
+    its pixels from the photo (a missing photo keeps its thumbnail)."""
+    photo = tmp_path / "wide.jpg"
+    Image.new("RGB", (1600, 1200), (30, 120, 200)).save(photo, "JPEG")
+    db = tmp_path / "cache.db"
+    with Cache(db) as cache:
+        model_id = cache.model_id("test", 4)
+        ids = cache.write_indexed(model_id, [
+            NewPhoto(str(photo), 1, 1, "f0", 1600, 1200, jpeg(256, 192, (30, 120, 200)), np.ones(4, np.float32)),
+            NewPhoto(str(tmp_path / "gone.jpg"), 1, 1, "f1", 1600, 1200, jpeg(256, 192, (9, 9, 9)), np.ones(4, np.float32)),
+        ], [])
+    thumbs = ThumbnailCache(db, threading.Lock(), tile_px=160, device_pixel_ratio=2.0)
+    try:
+        thumbs.prefetch(ids)
+        qtbot.waitUntil(lambda: thumbs.pixmap(ids[0]) is not None and thumbs.pixmap(ids[0]).width() == 320,
+                        timeout=TIMEOUT_MS)
+        sharp = thumbs.pixmap(ids[0])
+        assert (sharp.height(), sharp.devicePixelRatio()) == (240, 2.0)
+        assert thumbs.pixmap(ids[1]).width() == 256  # no photo to sharpen it from: the stored thumbnail stays
+    finally:
+        thumbs.shutdown()
+
+    low = ThumbnailCache(db, threading.Lock(), tile_px=160)  # 100 %: the stored thumbnail is enough
+    try:
+        low.prefetch(ids)
+        qtbot.waitUntil(lambda: low.pixmap(ids[0]) is not None, timeout=TIMEOUT_MS)
+        assert low.pixmap(ids[0]).width() == 160
+    finally:
+        low.shutdown()
+
+
 def test_thumbnail_memory_is_bounded(qtbot, tmp_path: Path) -> None:
     db = tmp_path / "photosort.db"
     ids = store_thumbnails(db, [(64, 64)] * 12)
