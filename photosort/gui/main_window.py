@@ -845,6 +845,9 @@ class MainWindow(QMainWindow):
             return
         if self._preview is None:
             self._preview = PreviewDialog(self.model, index.row(), self)
+            self._preview.set_actions([*self.classifiers.label_actions, self.classifiers.unlabel_action,
+                                       self.undo_action, self.redo_action])
+            self._preview.follow_view(self.view)
             self._preview.finished.connect(self._forget_preview)
             self._preview.show()
         else:

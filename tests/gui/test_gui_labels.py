@@ -144,6 +144,25 @@ def test_number_keys_label_the_selection_and_show_a_solid_label(qtbot, make_wind
     assert window.panel.label_panel.counts() == [0] * 5
 
 
+def test_number_keys_in_the_preview_label_the_photo_shown_and_it_says_so(qtbot, make_window, library: Path) -> None:
+    window = make_window()
+    open_and_wait(qtbot, window, library)
+    create_classifier(qtbot, window)
+    select_rows(window, rows_of_kind(window, "forest")[:3])  # another selection: the preview's photo wins
+    row = rows_of_kind(window, "night")[0]
+    shown = window.model.photo_id(row)
+    window.open_preview(window.model.index(row))
+    preview = window.preview
+    qtbot.waitUntil(lambda: preview.image is not None, timeout=TIMEOUT_MS)
+    preview.activateWindow()
+    qtbot.keyClick(preview, Qt.Key.Key_3)
+    assert window.model.tile(window.model.row_of_photo(shown)).label == "night"
+    assert [window.model.tile(r).label for r in rows_of_kind(window, "forest")[:3]] == [None] * 3
+    preview.show_row(window.model.row_of_photo(shown))
+    assert "✓ night (your label)" in preview.caption.text()
+    preview.close()
+
+
 def test_labels_typed_by_keys_land_on_the_photo_selected_while_training_runs(qtbot, make_window,
                                                                              library: Path) -> None:
     """Key, key, key while the classifier retrains: no photo moves, each label lands where the user looked."""
