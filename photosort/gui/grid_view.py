@@ -28,6 +28,7 @@ from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemD
 from .photo_model import NOT_ANALYSED, PhotoModel, Tile, group_colour
 
 TILE_SIZES = (112, 160, 224)
+MIN_TILE_SHARE = 0.85  # how far a thumbnail may shrink below the zoom's size to fit one more column
 DEFAULT_TILE = 160
 _MARGIN = 6  # between the cell edge and the tile's rounded background
 _PAD = 6  # inside the tile, around the thumbnail
@@ -50,32 +51,48 @@ class TileDelegate(QStyledItemDelegate):
         super().__init__(parent)
         self.tile_px = DEFAULT_TILE
         self.box_ratio = 1.0  # thumbnail box height / width: 3/4 for a mostly landscape library
+        self.cell_width = 0  # the grid cell's width as the view fitted it to its rows (0: not fitted yet)
         self.show_categories = False
 
     @property
+    def fitted_tile(self) -> int:
+        """The thumbnail's width in a fitted cell: the zoom's size, or a little less where that fills a row better."""
+        room = self.cell_width - 2 * (_MARGIN + _PAD)
+        return min(self.tile_px, room) if self.cell_width else self.tile_px
+
+    @property
     def box_height(self) -> int:
-        return round(self.tile_px * self.box_ratio)
+        return round(self.fitted_tile * self.box_ratio)
 
     def cell_size(self, font: QFont) -> QSize:
+        """The cell a tile at the zoom's size needs (before fitting)."""
+        return QSize(self.tile_px + 2 * (_MARGIN + _PAD), self._cell_height(font, self.tile_px))
+
+    def fitted_cell(self, font: QFont) -> QSize:
+        """The cell as fitted to the view's width: the whole grid cell, so the tile is painted centred in it."""
+        natural = self.cell_size(font)
+        return QSize(max(self.cell_width, 1), self._cell_height(font, self.fitted_tile)) if self.cell_width else natural
+
+    def _cell_height(self, font: QFont, tile: int) -> int:
         text = _text_line_height(font) + 6
         if self.show_categories:
             text += _text_line_height(small_font(font))
-        return QSize(self.tile_px + 2 * (_MARGIN + _PAD), self.box_height + 2 * (_MARGIN + _PAD) + text)
+        return round(tile * self.box_ratio) + 2 * (_MARGIN + _PAD) + text
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
-        return self.cell_size(option.font)
+        return self.fitted_cell(option.font)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         palette: QPalette = option.palette
-        natural = self.cell_size(option.font).width()
-        cell = QRect(option.rect.x() + max(0, option.rect.width() - natural) // 2, option.rect.y(),
-                     min(natural, option.rect.width()), option.rect.height())  # centred in a widened grid cell
+        width = self.fitted_tile + 2 * (_MARGIN + _PAD)
+        cell = QRect(option.rect.x() + max(0, option.rect.width() - width) // 2, option.rect.y(),
+                     min(width, option.rect.width()), option.rect.height())  # centred in a widened grid cell
         tile = QRectF(cell.adjusted(_MARGIN, _MARGIN, -_MARGIN, -_MARGIN))
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         self._paint_background(painter, option, tile, selected)
-        thumb_box = QRect(int(tile.x()) + _PAD, int(tile.y()) + _PAD, self.tile_px, self.box_height)
+        thumb_box = QRect(int(tile.x()) + _PAD, int(tile.y()) + _PAD, self.fitted_tile, self.box_height)
         model = index.model()
         if not isinstance(model, PhotoModel):
             painter.restore()
@@ -252,11 +269,18 @@ class PhotoGridView(QListView):
             self.viewport().update()
 
     def _fit_columns(self) -> None:
-        """Widen the cells so the columns fill the width evenly, instead of leaving a ragged gap on the right."""
-        cell = self.delegate.cell_size(self.font())
+        """Fit the cells to the width: as many columns as tiles of the zoom's size nearly fill, each cell an equal
+        share of the width, so there is no ragged gap on the right. A tile shrinks by up to 15 % where one more
+        column then fits (2 columns with wide gaps become 3), and is centred in a cell wider than it."""
+        natural = self.delegate.cell_size(self.font()).width()
+        frame = natural - self.delegate.tile_px  # margins and padding around the thumbnail
         room = self.viewport().width() - 1  # Qt wraps a row whose cells fill the viewport exactly: keep a pixel spare
-        columns = max(1, room // cell.width())
-        fitted = QSize(max(cell.width(), room // columns), cell.height())
+        smallest = MIN_TILE_SHARE * self.delegate.tile_px
+        columns = max(1, round(room / natural))
+        while columns > 1 and room // columns - frame < smallest:
+            columns -= 1
+        self.delegate.cell_width = room // columns if room // columns - frame >= smallest else natural
+        fitted = self.delegate.fitted_cell(self.font())
         if fitted != self.gridSize():
             self.setGridSize(fitted)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from photosort.gui.grid_view import PhotoGridView
+from photosort.gui.grid_view import MIN_TILE_SHARE, PhotoGridView
 from photosort.gui.photo_model import PhotoModel
 
 
@@ -43,9 +43,15 @@ def test_every_width_is_filled_with_as_many_columns_as_fit(qtbot, grid) -> None:
         view.resize(width, 500)
         qtbot.waitUntil(lambda w=width: view.width() == w)
         room = view.viewport().width()
-        expected = max(1, (room - 1) // natural)
-        assert columns_shown(view, model) == expected, f"{width} px wide"
-        assert room - expected * view.gridSize().width() < expected + 1, "no blank band on the right"
+        columns = columns_shown(view, model)
+        cell = view.gridSize().width()
+        assert room - columns * cell < columns + 1, f"{width} px: no blank band on the right"
+        tile = view.delegate.fitted_tile
+        frame = natural - view.tile_px
+        assert cell - (tile + frame) < natural / 2, f"{width} px: no wide gaps between the columns"
+        assert MIN_TILE_SHARE * view.tile_px <= tile <= view.tile_px, f"{width} px: tiles near the zoom's size"
+        centre = view.visualRect(model.index(0)).center().x()
+        assert view.visualRect(model.index(0)).width() == cell and abs(centre - cell / 2) <= 1, "tiles centred"
 
 
 def test_a_landscape_library_gets_landscape_boxes_and_a_portrait_one_square_boxes(qtbot, grid) -> None:
@@ -53,11 +59,12 @@ def test_a_landscape_library_gets_landscape_boxes_and_a_portrait_one_square_boxe
     photos(model, 10, (6000, 4000))
     assert model.box_ratio == 0.75
     landscape_cell = view.gridSize().height()
-    assert view.delegate.box_height == round(0.75 * view.tile_px)
+    assert view.delegate.box_height == round(0.75 * view.delegate.fitted_tile)
 
     portrait = PhotoModel()
     view.setModel(portrait)
     portrait.boxRatioChanged.connect(view.set_box_ratio)
     photos(portrait, 10, (3000, 4000))
     view.set_box_ratio(portrait.box_ratio)
-    assert portrait.box_ratio == 1.0 and view.gridSize().height() - landscape_cell == view.tile_px // 4
+    tile = view.delegate.fitted_tile
+    assert portrait.box_ratio == 1.0 and view.gridSize().height() - landscape_cell == tile - round(0.75 * tile)
