@@ -9,23 +9,52 @@ follows the system's light or dark appearance.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QRectF, QSize, Qt, Signal
+import os
+
+import numpy as np
+from PySide6.QtCore import (
+    QEvent,
+    QItemSelection,
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    QRect,
+    QRectF,
+    QSize,
+    Qt,
+    Signal,
+)
 from PySide6.QtGui import (
     QColor,
+    QCursor,
     QFont,
     QFontMetrics,
+    QHelpEvent,
     QKeyEvent,
+    QMouseEvent,
     QPainter,
     QPainterPath,
     QPaintEvent,
     QPalette,
     QPen,
     QPixmap,
+    QRegion,
     QResizeEvent,
 )
-from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QListView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QToolTip,
+    QWidget,
+)
 
+from ..core.wording import plural
 from .photo_model import NOT_ANALYSED, PhotoModel, Tile, group_colour
+from .section_layout import SectionLayout
 
 TILE_SIZES = (112, 160, 224)
 MIN_TILE_SHARE = 0.85  # how far a thumbnail may shrink below the zoom's size to fit one more column
@@ -216,9 +245,20 @@ class TileDelegate(QStyledItemDelegate):
 
 
 class PhotoGridView(QListView):
-    """A wrapping grid of photo tiles; Space, Enter or a double-click asks for a preview."""
+    """A wrapping grid of photo tiles; Space, Enter or a double-click asks for a preview.
+
+    With folder headers on and the photos sorted by folder, each folder starts a
+    new line under a header naming it: the view then places, hit-tests, scrolls,
+    selects and paints tiles with :class:`SectionLayout` instead of the list
+    view's own flow (which cannot break a line), and clicking a header selects
+    that folder's photos. Otherwise it is Qt's list view, untouched.
+    """
 
     previewRequested = Signal(QModelIndex)
+    # Class defaults: Qt calls the overrides below from inside QListView's constructor, before __init__ runs on.
+    _folder_headers = False
+    _sections: SectionLayout | None = None
+    _sections_key: tuple = ()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -298,6 +338,9 @@ class PhotoGridView(QListView):
         model = self.model()
         if model is None or model.rowCount() == 0:
             return range(0)
+        layout = self.sections()
+        if layout is not None:
+            return layout.rows_between(self.verticalOffset(), self.verticalOffset() + self.viewport().height() - 1)
         rect = self.viewport().rect()
         grid = self.gridSize()
         first = self.indexAt(QPoint(grid.width() // 2, 1))
@@ -318,6 +361,10 @@ class PhotoGridView(QListView):
         super().keyPressEvent(event)
 
     def paintEvent(self, event: QPaintEvent) -> None:
+        layout = self.sections()
+        if layout is not None:
+            self._paint_sections(layout, event)
+            return
         super().paintEvent(event)
         model = self.model()
         if self._empty_text and (model is None or model.rowCount() == 0):
@@ -326,3 +373,307 @@ class PhotoGridView(QListView):
             painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
                              self._empty_text)
             painter.end()
+
+    # ---- folder headers ------------------------------------------------------------------------
+    def set_folder_headers(self, shown: bool) -> None:
+        """Show a header above each folder's photos whenever they are sorted by folder."""
+        if shown != self._folder_headers:
+            self._folder_headers = shown
+            self.updateGeometries()
+            self.viewport().update()
+
+    @property
+    def folder_headers(self) -> bool:
+        return self._folder_headers
+
+    def sections(self) -> SectionLayout | None:
+        """The folder-header layout in force now, or None (the list view's own layout)."""
+        model = self.model()
+        if not self._folder_headers or not isinstance(model, PhotoModel):
+            return None
+        runs = model.folder_runs()
+        if runs is None or runs.rows == 0 or runs.rows != model.rowCount():
+            return None
+        grid = self.gridSize()
+        columns = max(1, (self.viewport().width() - 1) // max(1, grid.width()))
+        key = (id(runs), columns, grid.width(), grid.height(), self._header_height())
+        if key != self._sections_key:  # the layout holds ``runs``, so its id cannot be reused meanwhile
+            self._sections = SectionLayout(runs, columns, grid.width(), grid.height(), self._header_height())
+            self._sections_key = key
+        return self._sections
+
+    def _header_height(self) -> int:
+        return QFontMetrics(self._header_font()).height() + 18
+
+    def _header_font(self) -> QFont:
+        font = QFont(self.font())
+        font.setWeight(QFont.Weight.DemiBold)
+        return font
+
+    def _content_rect(self, layout: SectionLayout, row: int) -> QRect:
+        cell = layout.cell(row)
+        return QRect(cell.x, cell.y, layout.cell_width, layout.cell_height)
+
+    def visualRect(self, index: QModelIndex | QPersistentModelIndex) -> QRect:
+        layout = self.sections()
+        if layout is None or not index.isValid():
+            return super().visualRect(index)
+        return self._content_rect(layout, index.row()).translated(0, -self.verticalOffset())
+
+    def indexAt(self, point: QPoint) -> QModelIndex:
+        layout = self.sections()
+        if layout is None:
+            return super().indexAt(point)
+        if self._pinned_header_at(layout, point.y()) is not None:
+            return QModelIndex()  # under the pinned header: what is drawn there is the header
+        row = layout.row_at(point.x(), point.y() + self.verticalOffset())
+        model = self.model()
+        return model.index(row, 0) if row is not None and model is not None else QModelIndex()
+
+    def _pinned_header(self, layout: SectionLayout) -> tuple[int, int] | None:
+        """The folder at the top whose own header has scrolled away, and where its header stays pinned (its
+        top in the viewport: 0, or above it while the next folder's header pushes it out)."""
+        offset = self.verticalOffset()
+        if offset <= 0 or offset >= layout.height:
+            return None
+        run = int(np.searchsorted(layout.tops, offset, side="right") - 1)
+        if layout.tops[run] == offset:
+            return None  # its own header is exactly at the top
+        top = 0
+        if run + 1 < len(layout.tops):
+            top = min(0, int(layout.tops[run + 1]) - offset - layout.header_height)
+        return run, top
+
+    def _pinned_header_at(self, layout: SectionLayout, y: int) -> int | None:
+        """The folder whose pinned header is at viewport height ``y``, or None."""
+        pinned = self._pinned_header(layout)
+        if pinned is None:
+            return None
+        run, top = pinned
+        return run if top <= y < top + layout.header_height else None
+
+    def _header_under(self, layout: SectionLayout, y: int) -> int | None:
+        """The folder whose header (pinned or in place) is at viewport height ``y``."""
+        pinned = self._pinned_header_at(layout, y)
+        return pinned if pinned is not None else layout.header_at(y + self.verticalOffset())
+
+    def verticalOffset(self) -> int:
+        return self.verticalScrollBar().value() if self.sections() is not None else super().verticalOffset()
+
+    def horizontalOffset(self) -> int:
+        return 0 if self.sections() is not None else super().horizontalOffset()
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:
+        super().scrollContentsBy(dx, dy)
+        if self.sections() is not None:
+            self.viewport().update()  # the pinned header stays put: the scrolled pixels alone would move it
+
+    def updateGeometries(self) -> None:
+        super().updateGeometries()
+        layout = self.sections()
+        if layout is not None:
+            bar = self.verticalScrollBar()
+            bar.setRange(0, max(0, layout.height - self.viewport().height()))
+            bar.setPageStep(self.viewport().height())
+            self.horizontalScrollBar().setRange(0, 0)
+
+    def scrollTo(self, index: QModelIndex | QPersistentModelIndex,
+                 hint: QAbstractItemView.ScrollHint = QAbstractItemView.ScrollHint.EnsureVisible) -> None:
+        layout = self.sections()
+        if layout is None or not index.isValid():
+            super().scrollTo(index, hint)
+            return
+        cell = layout.cell(index.row())
+        top = cell.y - layout.header_height  # room above it for its header, in place or pinned
+        bottom = cell.y + layout.cell_height
+        height = self.viewport().height()
+        bar = self.verticalScrollBar()
+        hints = QAbstractItemView.ScrollHint
+        if hint == hints.PositionAtTop:
+            bar.setValue(top)
+        elif hint == hints.PositionAtBottom:
+            bar.setValue(bottom - height)
+        elif hint == hints.PositionAtCenter:
+            bar.setValue((top + bottom - height) // 2)
+        elif top < bar.value():
+            bar.setValue(top)
+        elif bottom > bar.value() + height:
+            bar.setValue(bottom - height)
+
+    def moveCursor(self, action: QAbstractItemView.CursorAction,
+                   modifiers: Qt.KeyboardModifier) -> QModelIndex:
+        layout = self.sections()
+        model = self.model()
+        if layout is None or model is None:
+            return super().moveCursor(action, modifiers)
+        current = self.currentIndex()
+        if not current.isValid():
+            return model.index(0, 0)
+        row = self._moved_row(layout, current.row(), action)
+        return model.index(max(0, min(row, layout.runs.rows - 1)), 0)
+
+    def _moved_row(self, layout: SectionLayout, row: int, action: QAbstractItemView.CursorAction) -> int:
+        moves = QAbstractItemView.CursorAction
+        if action in (moves.MoveLeft, moves.MovePrevious):
+            return row - 1
+        if action in (moves.MoveRight, moves.MoveNext):
+            return row + 1
+        if action == moves.MoveHome:
+            return 0
+        if action == moves.MoveEnd:
+            return layout.runs.rows - 1
+        steps = max(1, self.viewport().height() // layout.cell_height)
+        if action in (moves.MoveUp, moves.MoveDown, moves.MovePageUp, moves.MovePageDown):
+            up = action in (moves.MoveUp, moves.MovePageUp)
+            for _ in range(steps if action in (moves.MovePageUp, moves.MovePageDown) else 1):
+                row = self._line_above(layout, row) if up else self._line_below(layout, row)
+        return row
+
+    @staticmethod
+    def _line_above(layout: SectionLayout, row: int) -> int:
+        """The tile above, in the same column (or the last of a shorter line), crossing into the folder above."""
+        cell, run = layout.cell(row), layout.run_of(row)
+        if cell.line > 0:
+            return layout.line_start(run, cell.line - 1) + cell.column
+        if run == 0:
+            return row
+        last = int(layout.lines[run - 1]) - 1
+        return layout.line_start(run - 1, last) + min(cell.column, layout.line_length(run - 1, last) - 1)
+
+    @staticmethod
+    def _line_below(layout: SectionLayout, row: int) -> int:
+        cell, run = layout.cell(row), layout.run_of(row)
+        if cell.line < layout.lines[run] - 1:
+            return layout.line_start(run, cell.line + 1) + min(cell.column, layout.line_length(run, cell.line + 1) - 1)
+        if run == len(layout.lines) - 1:
+            return row
+        return layout.line_start(run + 1, 0) + min(cell.column, layout.line_length(run + 1, 0) - 1)
+
+    def setSelection(self, rect: QRect, command: QItemSelectionModel.SelectionFlag) -> None:
+        layout = self.sections()
+        model, selection_model = self.model(), self.selectionModel()
+        if layout is None or model is None or selection_model is None:
+            super().setSelection(rect, command)
+            return
+        band = rect.normalized().translated(0, self.verticalOffset())
+        first_column = max(0, band.left() // layout.cell_width)
+        last_column = min(layout.columns - 1, band.right() // layout.cell_width)
+        selection = QItemSelection()
+        for run, line in layout.lines_between(band.top(), band.bottom()):
+            start = layout.line_start(run, line)
+            stop = min(last_column, layout.line_length(run, line) - 1)
+            if first_column <= stop:
+                selection.select(model.index(start + first_column, 0), model.index(start + stop, 0))
+        selection_model.select(selection, command)
+
+    def visualRegionForSelection(self, selection: QItemSelection) -> QRegion:
+        layout = self.sections()
+        if layout is None:
+            return super().visualRegionForSelection(selection)
+        region = QRegion()
+        width = layout.columns * layout.cell_width
+        for selected in selection:
+            top = layout.cell(selected.top()).y - self.verticalOffset()
+            bottom = layout.cell(selected.bottom()).y + layout.cell_height - self.verticalOffset()
+            region += QRect(0, top, width, bottom - top)
+        return region
+
+    def _select_folder(self, run: int) -> None:
+        """A click on a folder's header selects its photos (to label or look at them together)."""
+        layout, model, selection_model = self.sections(), self.model(), self.selectionModel()
+        if layout is None or model is None or selection_model is None:
+            return
+        first = int(layout.runs.starts[run])
+        last = first + int(layout.runs.counts[run]) - 1
+        flags = QItemSelectionModel.SelectionFlag
+        selection_model.setCurrentIndex(model.index(first, 0), flags.NoUpdate)
+        selection_model.select(QItemSelection(model.index(first, 0), model.index(last, 0)), flags.ClearAndSelect)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        layout = self.sections()
+        if layout is not None and event.button() == Qt.MouseButton.LeftButton:
+            run = self._header_under(layout, event.position().toPoint().y())
+            if run is not None:
+                self._select_folder(run)
+                event.accept()
+                return
+        super().mousePressEvent(event)
+
+    def viewportEvent(self, event: QEvent) -> bool:
+        layout = self.sections()
+        if layout is not None and event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
+            run = self._header_under(layout, event.pos().y())
+            if run is not None:
+                QToolTip.showText(event.globalPos(), f"{layout.runs.folders[run]}\n"
+                                  f"{plural(int(layout.runs.counts[run]), 'photo')} · click to select them", self)
+                return True
+        return super().viewportEvent(event)
+
+    def _paint_sections(self, layout: SectionLayout, event: QPaintEvent) -> None:
+        """Visible tiles through the delegate, as the list view would, and the headers of visible folders."""
+        model = self.model()
+        offset = self.verticalOffset()
+        area = event.rect()
+        painter = QPainter(self.viewport())
+        base = QStyleOptionViewItem()
+        self.initViewItemOption(base)
+        hovered = self.indexAt(self.viewport().mapFromGlobal(QCursor.pos())) if self.viewport().underMouse() \
+            else QModelIndex()
+        current = self.currentIndex()
+        selection = self.selectionModel()
+        states = QStyle.StateFlag
+        for row in layout.rows_between(area.top() + offset, area.bottom() + offset):
+            index = model.index(row, 0)
+            option = QStyleOptionViewItem(base)
+            option.rect = self._content_rect(layout, row).translated(0, -offset)
+            if selection is not None and selection.isSelected(index):
+                option.state |= states.State_Selected
+            if index == hovered:
+                option.state |= states.State_MouseOver
+            if index == current and self.hasFocus():
+                option.state |= states.State_HasFocus
+            self.delegate.paint(painter, option, index)
+        for run in self._runs_in(layout, area.top() + offset, area.bottom() + offset):
+            self._paint_header(painter, layout, run, int(layout.tops[run]) - offset)
+        pinned = self._pinned_header(layout)
+        if pinned is not None:  # the folder at the top keeps its name in view, over the tiles scrolling under it
+            run, top = pinned
+            painter.fillRect(QRect(0, top, self.viewport().width(), layout.header_height),
+                             self.palette().color(QPalette.ColorRole.Base))
+            self._paint_header(painter, layout, run, top)
+        painter.end()
+
+    @staticmethod
+    def _runs_in(layout: SectionLayout, top: int, bottom: int) -> range:
+        first = int(max(0, (layout.tops <= top).sum() - 1))
+        last = int(max(0, (layout.tops <= bottom).sum() - 1))
+        return range(first, last + 1)
+
+    def _paint_header(self, painter: QPainter, layout: SectionLayout, run: int, top: int) -> None:
+        """The folder's name, then where it is and how many photos it holds, over a hairline."""
+        palette = self.palette()
+        width = layout.columns * layout.cell_width
+        folder = layout.runs.folders[run]
+        parent, name = os.path.split(folder.rstrip("/\\"))
+        name = name or folder
+        detail = f"{parent} · {plural(int(layout.runs.counts[run]), 'photo')}" if parent else \
+            plural(int(layout.runs.counts[run]), "photo")
+        bold = self._header_font()
+        text = QRect(_MARGIN + 2, top + 8, width - 2 * (_MARGIN + 2), QFontMetrics(bold).height())
+        name = QFontMetrics(bold).elidedText(name, Qt.TextElideMode.ElideMiddle, text.width() // 2)
+        painter.setFont(bold)
+        painter.setPen(palette.color(QPalette.ColorRole.Text))
+        painter.drawText(text, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, name)
+        indent = QFontMetrics(bold).horizontalAdvance(name) + 10
+        small = small_font(self.font())
+        painter.setFont(small)
+        painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
+        rest = text.adjusted(indent, 0, 0, 0)
+        painter.drawText(rest, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                         QFontMetrics(small).elidedText(detail, Qt.TextElideMode.ElideLeft, rest.width()))
+        line = QColor(palette.color(QPalette.ColorRole.Text))
+        line.setAlpha(40)
+        painter.setPen(line)
+        y = top + layout.header_height - 5
+        painter.drawLine(_MARGIN, y, width - _MARGIN, y)
+

@@ -367,6 +367,9 @@ class MainWindow(QMainWindow):
             action.setCheckable(True)
             action.setData(key)
             self.sort_actions.addAction(action)
+        self.headers_action = add_action(view_menu, "Folder &Headers", self._on_headers_toggled)
+        self.headers_action.setCheckable(True)
+        self.headers_action.setStatusTip("When sorted by folder, each folder starts a new line under its name")
         view_menu.addSeparator()
         larger = add_action(view_menu, "&Larger Thumbnails", lambda: self._zoom(+1), QKeySequence.StandardKey.ZoomIn)
         larger.setShortcuts([QKeySequence(QKeySequence.StandardKey.ZoomIn), QKeySequence("Ctrl+=")])
@@ -417,6 +420,8 @@ class MainWindow(QMainWindow):
         self.panel.set_threshold(self.prefs.threshold())
         self.model.set_threshold(self.prefs.threshold())
         self.group_action.setChecked(self.prefs.grouped())
+        self.headers_action.setChecked(self.prefs.folder_headers())
+        self.view.set_folder_headers(self.prefs.folder_headers())
         self.model.set_sort(self.prefs.sort_key(), self.prefs.grouped())
         self.set_sort(self.prefs.sort_key())
         self.empty_state.set_recent(self.prefs.recent_folders())
@@ -689,6 +694,10 @@ class MainWindow(QMainWindow):
         self.model.set_sort(self.model.sort_key, grouped)
         self.prefs.set_grouped(grouped)
 
+    def _on_headers_toggled(self, shown: bool) -> None:
+        self.view.set_folder_headers(shown)
+        self.prefs.set_folder_headers(shown)
+
     def set_sort(self, key: str) -> None:
         key = key if key in SORT_KEYS else "name"
         self.model.set_sort(key)
@@ -698,6 +707,7 @@ class MainWindow(QMainWindow):
         self.sort_combo.blockSignals(False)
         for action in self.sort_actions.actions():
             action.setChecked(action.data() == key)
+        self.headers_action.setEnabled(key == "folder")  # headers name folders: they show when sorted by folder
 
     def _zoom(self, step: int) -> None:
         sizes = list(TILE_SIZES)

@@ -42,6 +42,7 @@ from ..core.paths import display_path
 from ..core.sorting import DEFAULT_THRESHOLD, NO_LABEL, UNSURE, decide, least_sure
 from ..core.wording import natural_key
 from ..core.zeroshot import Category
+from .section_layout import FolderRuns
 from .thumbnail_cache import ThumbnailCache
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,8 @@ class PhotoModel(QAbstractListModel):
         self._by_name: list[int] = []  # photo indexes in name order, parallel to _name_keys
         self._name_rank: np.ndarray | None = None
         self._folder_rank: np.ndarray | None = None  # per photo: its folder's place in natural order
+        self._folders: list[str] = []  # the folders of _folder_rank, in that order
+        self._runs: FolderRuns | None = None  # the folder runs of the current order (folder headers), when known
         self._when = np.zeros(0, np.float64)  # per photo: when taken (capture, else file time), s; NaN: not known yet
         self._order = np.zeros(0, np.int64)  # row -> photo index
         self._filter: Filter = None
@@ -261,6 +264,20 @@ class PhotoModel(QAbstractListModel):
     def regroup_pending(self) -> bool:
         return self._pending
 
+    def folder_runs(self) -> FolderRuns | None:
+        """The runs of rows from one folder, for folder headers: only while sorted by folder (not a search or
+        "Label these next", which rank photos). Runs follow the rows as they are, so labelling, which holds
+        positions still, never moves a header."""
+        if self._sort != "folder" or self._ranking is not None or self._least_sure is not None:
+            return None
+        if self._runs is None or self._runs.rows != len(self._order):
+            rank = self._folders_rank()[self._order]
+            starts = np.flatnonzero(np.diff(rank) != 0) + 1 if len(rank) else np.zeros(0, np.int64)
+            starts = np.concatenate([[0], starts]).astype(np.int64) if len(rank) else starts.astype(np.int64)
+            self._runs = FolderRuns(starts, tuple(display_path(self._folders[int(rank[s])]) for s in starts),
+                                    len(rank))
+        return self._runs
+
     @property
     def search_mode(self) -> bool:
         return self._ranking is not None
@@ -319,11 +336,13 @@ class PhotoModel(QAbstractListModel):
         self._analysed = np.zeros(0, bool)
         self._landscape = np.zeros(0, np.int8)
         self._name_keys, self._by_name, self._name_rank, self._folder_rank = [], [], None, None
+        self._runs = None
         self._when = np.zeros(0, np.float64)
         if self._least_sure is not None:
             self._least_sure = np.zeros(0, np.int64)
         self._ranking, self._match = None, {}
         self._order = np.zeros(0, np.int64)
+        self._runs = None
         self.endResetModel()
         self.groupsChanged.emit()
 
@@ -396,6 +415,7 @@ class PhotoModel(QAbstractListModel):
         if self._least_sure is not None:
             self._least_sure = self._rank_least_sure()
         self._order = self._compute_order()
+        self._runs = None
         self.endResetModel()
         self.groupsChanged.emit()
 
@@ -615,8 +635,10 @@ class PhotoModel(QAbstractListModel):
         """
         if self._folder_rank is None or len(self._folder_rank) != len(self._paths):
             folders = [os.path.dirname(p) for p in self._paths]
-            order = {folder: k for k, folder in enumerate(sorted(set(folders), key=natural_key))}
+            self._folders = sorted(set(folders), key=natural_key)
+            order = {folder: k for k, folder in enumerate(self._folders)}
             self._folder_rank = np.fromiter((order[f] for f in folders), np.int64, len(folders))
+            self._runs = None
         return self._folder_rank
 
     def _extend_name_order(self, new: range) -> None:
@@ -630,7 +652,7 @@ class PhotoModel(QAbstractListModel):
                 at = bisect.bisect(self._name_keys, key)
                 self._name_keys.insert(at, key)
                 self._by_name.insert(at, i)
-        self._name_rank = self._folder_rank = None
+        self._name_rank = self._folder_rank = self._runs = None
 
     def _names_rank(self) -> np.ndarray:
         """Each photo's position in path order."""
@@ -653,6 +675,7 @@ class PhotoModel(QAbstractListModel):
         first = len(self._order)
         self.beginInsertRows(QModelIndex(), first, first + len(shown) - 1)
         self._order = np.concatenate([self._order, shown])
+        self._runs = None
         self.endInsertRows()
 
     def regroup(self) -> None:
@@ -686,6 +709,7 @@ class PhotoModel(QAbstractListModel):
         else:
             self.beginResetModel()
             self._order = new
+            self._runs = None
             self.endResetModel()
         self.groupsChanged.emit()
 
@@ -694,6 +718,7 @@ class PhotoModel(QAbstractListModel):
         persistent = self.persistentIndexList()
         photos = [int(self._order[p.row()]) for p in persistent]
         self._order = new
+        self._runs = None
         row_of = np.empty(len(self._ids), np.int64)
         row_of[new] = np.arange(len(new))
         self.changePersistentIndexList(persistent, [self.index(int(row_of[i])) for i in photos])

@@ -146,6 +146,13 @@ class Preferences:
     def set_grouped(self, grouped: bool) -> None:
         self.store.setValue("view/grouped", "true" if grouped else "false")
 
+    def folder_headers(self) -> bool:
+        """View ▸ Folder Headers (on unless turned off): a header above each folder when sorted by folder."""
+        return str(self.store.value("view/folder_headers", "true", str)).lower() != "false"
+
+    def set_folder_headers(self, shown: bool) -> None:
+        self.store.setValue("view/folder_headers", "true" if shown else "false")
+
     def sync(self) -> None:
         self.store.sync()
 
