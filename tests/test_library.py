@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import stat
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from photosort.core.cache import _SCHEMA_V1
 from photosort.core.config import LEGACY_DB, Settings
@@ -326,6 +328,41 @@ def test_a_photo_renamed_and_moved_on_disk_keeps_its_label(engine: Engine, make_
     expected = {(os.path.realpath(new) if p == os.path.realpath(old) else p): label for p, label in labels.items()}
     assert labels_by_path(engine, engine.open_library([root]), "Kinds") == expected
     assert expected[os.path.realpath(new)] == "beach"
+
+
+def describe_in_another_app(photo: Path, text: str) -> None:
+    """What a photo manager does when it writes a description into the file: the same picture, new bytes."""
+    with Image.open(photo) as image:
+        image.load()
+        exif = image.getexif()
+        exif[0x010E] = text  # ImageDescription
+        image.save(photo, exif=exif, quality=92)
+
+
+def test_a_photo_saved_over_in_place_keeps_its_label(engine: Engine, make_photos) -> None:
+    root, _, labels = labelled_library(engine, make_photos)
+    photo = root / "beach" / "beach_001.jpg"
+    describe_in_another_app(photo, "Holiday 2024, described in another app")
+    assert engine.index(root).indexed == 1
+    assert labels_by_path(engine, engine.open_library([root]), "Kinds") == labels, "every label where it was"
+    trained = engine.classifiers.train("Kinds")
+    assert trained.missing == [] and trained.labels == len(labels), "no label left behind on the old content"
+    engine.index(root)
+    assert labels_by_path(engine, engine.open_library([root]), "Kinds") == labels, "indexing again changes nothing"
+
+
+def test_a_photo_saved_over_in_place_and_its_untouched_copy_both_keep_the_label(engine: Engine,
+                                                                               make_photos) -> None:
+    root, _, labels = labelled_library(engine, make_photos)
+    photo, copy = root / "beach" / "beach_001.jpg", root / "copies" / "beach_001.jpg"
+    copy.parent.mkdir()
+    shutil.copy2(photo, copy)
+    engine.index(root)
+    describe_in_another_app(photo, "Holiday 2024, described in another app")
+    assert engine.index(root).indexed == 1
+    after = labels_by_path(engine, engine.open_library([root]), "Kinds")
+    assert after[os.path.realpath(photo)] == "beach" and after[os.path.realpath(copy)] == "beach"
+    assert {p: label for p, label in after.items() if p != os.path.realpath(copy)} == labels, "nothing else changed"
 
 
 def test_a_label_survives_the_cache_being_cleared_while_its_photo_moved(engine: Engine, make_photos) -> None:

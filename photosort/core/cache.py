@@ -20,7 +20,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -176,6 +176,15 @@ class PhotoList:
         return len(self.paths)
 
 
+@dataclass(frozen=True)
+class Rewritten:
+    """A photo whose file now holds other content at the same place: its identity before and after."""
+
+    old: str
+    new: str
+    copy_remains: bool  # another indexed photo still holds the old content (a copy elsewhere)
+
+
 def photo_identity(fingerprint: str | None, path: str) -> str:
     """What labels are keyed by: the content fingerprint (a photo cached before it had one: its path)."""
     return fingerprint or f"path:{path}"
@@ -269,6 +278,22 @@ class Cache(Database):
                 conn.execute("DELETE FROM embeddings WHERE photo_id=?", (photo_id,))
                 conn.execute("DELETE FROM thumbs WHERE photo_id=?", (photo_id,))
         return ids
+
+    def replaced_contents(self, photos: Sequence[NewPhoto]) -> list[Rewritten]:
+        """The photos of a batch whose path held other content when it was last indexed: files rewritten in place
+        (an editor or photo manager saving over them, metadata written into them)."""
+        out = []
+        for p in photos:
+            if p.fingerprint is None:
+                continue
+            row = self.query_one("SELECT fingerprint FROM photos WHERE path=?", (sql_path(p.path),))
+            if row is None or row[0] is None or row[0] == p.fingerprint:
+                continue
+            elsewhere = self.query_one("SELECT 1 FROM photos WHERE fingerprint=? AND path!=? AND error IS NULL",
+                                       (row[0], sql_path(p.path)))
+            out.append(Rewritten(photo_identity(row[0], p.path), photo_identity(p.fingerprint, p.path),
+                                 elsewhere is not None))
+        return out
 
     @staticmethod
     def _upsert_photo(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int, fingerprint: str | None,

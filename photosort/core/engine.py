@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import Cache, EmbeddingSet, PhotoList, photo_identity
+from .cache import Cache, EmbeddingSet, PhotoList, Rewritten, photo_identity
 from .classifiers import Classifiers
 from .config import Settings
 from .errors import ModelLoadError, ModelNotReadyError, os_error
@@ -175,11 +175,23 @@ class Engine:
         model = ModelAccess(lambda: self.encoder(progress, cancel), identity, problem,
                             needs_download=identity is not None and not self.model_on_disk())
         report = index_folder(folder, self.cache, model, progress=progress, cancel=cancel, on_batch=on_batch,
-                              options=self.options, browse_without_model=browse_without_model)
+                              on_replaced=self._keep_labels_of_rewritten, options=self.options,
+                              browse_without_model=browse_without_model)
         report.model = self.settings.model
         if self._encoder is not None:
             report.device, report.precision = self._encoder.device.type, self._encoder.precision.name
         return report
+
+    def _keep_labels_of_rewritten(self, replaced: list[Rewritten]) -> None:
+        """A photo saved over in place (edited, or metadata written into it by another app) keeps its labels.
+
+        Labels are keyed by content so that they follow moves; without this, every
+        photo a photo manager writes a keyword into would silently lose its labels.
+        """
+        if not self.user.read_only:
+            carried = self.user.carry_labels(replaced)
+            if carried:
+                log.info("%d labels kept by photos rewritten in place", carried)
 
     def open_library(self, folders: Sequence[str | os.PathLike[str]]) -> Library:
         """The photos of these folders as indexed so far (index them first for an up-to-date answer)."""

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from .cache import Cache, NewPhoto, PhotoRecord
+from .cache import Cache, NewPhoto, PhotoRecord, Rewritten
 from .capture import CaptureFacts
 from .decode import (
     DEFAULT_MAX_PIXELS,
@@ -197,6 +197,7 @@ def index_folder(
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
     on_batch: Callable[[list[int]], None] | None = None,
+    on_replaced: Callable[[list[Rewritten]], None] | None = None,
     options: PipelineOptions | None = None,
     browse_without_model: bool = False,
 ) -> IndexReport:
@@ -208,6 +209,10 @@ def index_folder(
     and previewed — while a first run downloads the model, and when it cannot be had
     at all (then its :class:`ModelLoadError` is raised after that). Without it (the
     command line) a model that cannot be had is said at once.
+
+    ``on_replaced`` hears of photos rewritten in place (:class:`Rewritten`) before the
+    cache forgets their old identity: the engine carries their labels over. Told
+    first and written second, a run cut in between carries them again the next time.
     """
     options = options or PipelineOptions()
     started = time.monotonic()
@@ -228,7 +233,7 @@ def index_folder(
         report.unchanged += kept_vectors  # (a renamed photo that was only browsed is still embedded: indexed)
         _read_missing_facts(cache, root, options, progress, cancel)
         if plan.to_embed:
-            pipeline = _Pipeline(cache, report, options, progress, cancel, on_batch)
+            pipeline = _Pipeline(cache, report, options, progress, cancel, on_batch, on_replaced)
             embedder = pipeline.model_or_thumbnails(model, plan) if browse_without_model else model.load()
             pipeline.embed_all(plan.to_embed, model_id, embedder)
     except Cancelled:
@@ -298,8 +303,10 @@ class _Pipeline:
     """One indexing run's decode → (embed) → write pipeline, with what it reports to and where it writes."""
 
     def __init__(self, cache: Cache, report: IndexReport, options: PipelineOptions, progress: ProgressFn | None,
-                 cancel: CancelToken | None, on_batch: Callable[[list[int]], None] | None) -> None:
+                 cancel: CancelToken | None, on_batch: Callable[[list[int]], None] | None,
+                 on_replaced: Callable[[list[Rewritten]], None] | None = None) -> None:
         self.cache = cache
+        self.on_replaced = on_replaced
         self.report = report
         self.options = options
         self.progress = progress
@@ -398,6 +405,10 @@ class _Pipeline:
         return len(batch)
 
     def _write(self, model_id: int | None, photos: list[NewPhoto], failures: list[tuple[str, int, int, str]]) -> None:
+        if self.on_replaced is not None:
+            replaced = self.cache.replaced_contents(photos)
+            if replaced:
+                self.on_replaced(replaced)
         ids = self.cache.write_indexed(model_id, photos, failures)
         if model_id is not None:
             self.report.indexed += len(photos)

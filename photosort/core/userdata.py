@@ -16,10 +16,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .database import Database, path_from_sql, sql_path
+
+if TYPE_CHECKING:
+    from .cache import Rewritten
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +159,21 @@ class UserStore(Database):
         """Photo identity -> label."""
         rows = self.query("SELECT photo, label FROM labels WHERE classifier_id=?", (classifier_id,))
         return {path_from_sql(photo): label for photo, label in rows}
+
+    def carry_labels(self, rewritten: Sequence[Rewritten]) -> int:
+        """Move each rewritten photo's labels, in every classifier, from its old identity to its new one (one
+        transaction); a label already given to the new content wins. Where a copy elsewhere still holds the old
+        content, its labels stay as well. Returns how many labels the new identities received."""
+        carried = 0
+        with self.transaction() as conn:
+            for photo in rewritten:
+                old, new = sql_path(photo.old), sql_path(photo.new)
+                carried += conn.execute(
+                    "INSERT OR IGNORE INTO labels(classifier_id, photo, label, path, labelled) "
+                    "SELECT classifier_id, ?, label, path, labelled FROM labels WHERE photo=?", (new, old)).rowcount
+                if not photo.copy_remains:
+                    conn.execute("DELETE FROM labels WHERE photo=?", (old,))
+        return carried
 
     def label_records(self, classifier_id: int) -> list[Label]:
         rows = self.query("SELECT photo, label, path FROM labels WHERE classifier_id=? ORDER BY path", (classifier_id,))
