@@ -23,6 +23,7 @@ from PySide6.QtCore import (
     QRectF,
     QSize,
     Qt,
+    QTimer,
     Signal,
 )
 from PySide6.QtGui import (
@@ -398,8 +399,11 @@ class PhotoGridView(QListView):
         columns = max(1, (self.viewport().width() - 1) // max(1, grid.width()))
         key = (id(runs), columns, grid.width(), grid.height(), self._header_height())
         if key != self._sections_key:  # the layout holds ``runs``, so its id cannot be reused meanwhile
+            height = self._sections.height if self._sections is not None else None
             self._sections = SectionLayout(runs, columns, grid.width(), grid.height(), self._header_height())
             self._sections_key = key
+            if self._sections.height != height:  # the scroll range follows (not from inside a layout pass)
+                QTimer.singleShot(0, self, self.updateGeometries)
         return self._sections
 
     def _header_height(self) -> int:
@@ -615,6 +619,7 @@ class PhotoGridView(QListView):
         offset = self.verticalOffset()
         area = event.rect()
         painter = QPainter(self.viewport())
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         base = QStyleOptionViewItem()
         self.initViewItemOption(base)
         hovered = self.indexAt(self.viewport().mapFromGlobal(QCursor.pos())) if self.viewport().underMouse() \
@@ -650,16 +655,23 @@ class PhotoGridView(QListView):
         return range(first, last + 1)
 
     def _paint_header(self, painter: QPainter, layout: SectionLayout, run: int, top: int) -> None:
-        """The folder's name, then where it is and how many photos it holds, over a hairline."""
+        """The folder's name, then where it is and how many photos it holds, over a hairline; grouped by category
+        with every group shown, a dot of the group's colour and its name come first."""
         palette = self.palette()
+        runs = layout.runs
         width = layout.columns * layout.cell_width
-        folder = layout.runs.folders[run]
-        parent, name = os.path.split(folder.rstrip("/\\"))
-        name = name or folder
-        detail = f"{parent} · {plural(int(layout.runs.counts[run]), 'photo')}" if parent else \
-            plural(int(layout.runs.counts[run]), "photo")
+        parent, name = os.path.split(runs.folders[run].rstrip("/\\"))
+        name = name or runs.folders[run]
+        detail = " · ".join(part for part in (runs.group_names[run] if runs.group_names else "", parent,
+                                              plural(int(runs.counts[run]), "photo")) if part)
         bold = self._header_font()
         text = QRect(_MARGIN + 2, top + 8, width - 2 * (_MARGIN + 2), QFontMetrics(bold).height())
+        if runs.groups:
+            dot = QRectF(text.x(), text.center().y() - 4, 9, 9)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(group_colour(runs.groups[run]))
+            painter.drawEllipse(dot)
+            text.adjust(15, 0, 0, 0)
         name = QFontMetrics(bold).elidedText(name, Qt.TextElideMode.ElideMiddle, text.width() // 2)
         painter.setFont(bold)
         painter.setPen(palette.color(QPalette.ColorRole.Text))

@@ -138,6 +138,7 @@ class PhotoModel(QAbstractListModel):
         self._runs: FolderRuns | None = None  # the folder runs of the current order (folder headers), when known
         self._when = np.zeros(0, np.float64)  # per photo: when taken (capture, else file time), s; NaN: not known yet
         self._order = np.zeros(0, np.int64)  # row -> photo index
+        self._order_groups = np.zeros(0, np.int64)  # per row: its group's place when the row was placed (headers)
         self._filter: Filter = None
         self._sort = "name"
         self._grouped = True
@@ -265,18 +266,35 @@ class PhotoModel(QAbstractListModel):
         return self._pending
 
     def folder_runs(self) -> FolderRuns | None:
-        """The runs of rows from one folder, for folder headers: only while sorted by folder (not a search or
-        "Label these next", which rank photos). Runs follow the rows as they are, so labelling, which holds
-        positions still, never moves a header."""
+        """The runs of rows from one folder (and, grouped by category, one group), for folder headers: only while
+        sorted by folder (not a search or "Label these next", which rank photos). Runs follow the rows as they
+        were placed, so labelling, which holds positions still, never moves a header."""
         if self._sort != "folder" or self._ranking is not None or self._least_sure is not None:
             return None
         if self._runs is None or self._runs.rows != len(self._order):
-            rank = self._folders_rank()[self._order]
-            starts = np.flatnonzero(np.diff(rank) != 0) + 1 if len(rank) else np.zeros(0, np.int64)
-            starts = np.concatenate([[0], starts]).astype(np.int64) if len(rank) else starts.astype(np.int64)
-            self._runs = FolderRuns(starts, tuple(display_path(self._folders[int(rank[s])]) for s in starts),
-                                    len(rank))
+            self._runs = self._compute_runs()
         return self._runs
+
+    def _compute_runs(self) -> FolderRuns:
+        rank = self._folders_rank()[self._order]
+        groups = self._order_groups
+        if not len(rank):
+            return FolderRuns(np.zeros(0, np.int64), (), 0)
+        changes = (np.diff(rank) != 0) | (np.diff(groups) != 0)
+        starts = np.concatenate([[0], np.flatnonzero(changes) + 1]).astype(np.int64)
+        folders = tuple(display_path(self._folders[int(rank[s])]) for s in starts)
+        named = self._grouped and self._categories and self._filter is None  # one group shown: no need to say
+        names = tuple(self._group_name(int(groups[s])) for s in starts) if named else ()
+        colours = tuple(self._group_of_key(int(groups[s])) for s in starts) if named else ()
+        return FolderRuns(starts, folders, len(rank), names, colours)
+
+    def _group_of_key(self, key: int) -> int:
+        """The group (category index, UNSURE or NOT_ANALYSED) of a group key from :meth:`_group_keys`."""
+        n = len(self._categories)
+        return key if key < n else (UNSURE if key == n else NOT_ANALYSED)
+
+    def _group_name(self, key: int) -> str:
+        return self.group_label(self._group_of_key(key))
 
     @property
     def search_mode(self) -> bool:
@@ -341,8 +359,7 @@ class PhotoModel(QAbstractListModel):
         if self._least_sure is not None:
             self._least_sure = np.zeros(0, np.int64)
         self._ranking, self._match = None, {}
-        self._order = np.zeros(0, np.int64)
-        self._runs = None
+        self._set_order(np.zeros(0, np.int64))
         self.endResetModel()
         self.groupsChanged.emit()
 
@@ -414,8 +431,7 @@ class PhotoModel(QAbstractListModel):
         self._assign()
         if self._least_sure is not None:
             self._least_sure = self._rank_least_sure()
-        self._order = self._compute_order()
-        self._runs = None
+        self._set_order(self._compute_order())
         self.endResetModel()
         self.groupsChanged.emit()
 
@@ -617,12 +633,25 @@ class PhotoModel(QAbstractListModel):
             secondary = np.nan_to_num(self._when[shown], nan=np.inf)  # oldest first; not known yet: last
         else:
             secondary = self._names_rank()[shown]
-        if self._grouped and self._categories:  # the categories in order, then Unsure, then not analysed
-            best = self._best[shown]
-            group = np.where(best == NOT_ANALYSED, len(self._categories) + 1,
-                             np.where(best < 0, len(self._categories), best))
-            return shown[np.lexsort((self._names_rank()[shown], secondary, group))]
+        if self._grouped and self._categories:
+            return shown[np.lexsort((self._names_rank()[shown], secondary, self._group_keys(shown)))]
         return shown[np.lexsort((self._names_rank()[shown], secondary))]
+
+    def _group_keys(self, indexes: np.ndarray) -> np.ndarray:
+        """Where each photo's group comes when grouped: the categories in order, then Unsure, then not analysed
+        (0 for every photo when not grouped)."""
+        if not (self._grouped and self._categories):
+            return np.zeros(len(indexes), np.int64)
+        best = self._best[indexes]
+        return np.where(best == NOT_ANALYSED, len(self._categories) + 1,
+                        np.where(best < 0, len(self._categories), best)).astype(np.int64)
+
+    def _set_order(self, order: np.ndarray) -> None:
+        """The rows, with each row's group as it is now: folder headers split where the group changes, and keep
+        those splits while positions hold still (labels change groups, not rows)."""
+        self._order = order
+        self._order_groups = self._group_keys(order)
+        self._runs = None
 
     def _name_key(self, i: int) -> tuple:
         """File names as people read them (IMG_2 before IMG_10); the same name in two folders: by folder."""
@@ -675,6 +704,7 @@ class PhotoModel(QAbstractListModel):
         first = len(self._order)
         self.beginInsertRows(QModelIndex(), first, first + len(shown) - 1)
         self._order = np.concatenate([self._order, shown])
+        self._order_groups = np.concatenate([self._order_groups, self._group_keys(shown)])
         self._runs = None
         self.endInsertRows()
 
@@ -704,12 +734,16 @@ class PhotoModel(QAbstractListModel):
         if len(new) == len(old) and np.array_equal(np.sort(new), np.sort(old)):
             if not np.array_equal(new, old):
                 self._move_rows(new)
+            elif not np.array_equal(self._group_keys(new), self._order_groups):  # same rows, other groups: headers
+                self.layoutAboutToBeChanged.emit()
+                self._set_order(new)
+                self.layoutChanged.emit()
+            self._runs = None  # what headers say (the group shown, or not) may have changed
             if len(new):
                 self.dataChanged.emit(self.index(0), self.index(len(new) - 1))
         else:
             self.beginResetModel()
-            self._order = new
-            self._runs = None
+            self._set_order(new)
             self.endResetModel()
         self.groupsChanged.emit()
 
@@ -717,8 +751,7 @@ class PhotoModel(QAbstractListModel):
         self.layoutAboutToBeChanged.emit()
         persistent = self.persistentIndexList()
         photos = [int(self._order[p.row()]) for p in persistent]
-        self._order = new
-        self._runs = None
+        self._set_order(new)
         row_of = np.empty(len(self._ids), np.int64)
         row_of[new] = np.arange(len(new))
         self.changePersistentIndexList(persistent, [self.index(int(row_of[i])) for i in photos])

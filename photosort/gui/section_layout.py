@@ -23,6 +23,8 @@ class FolderRuns:
     starts: np.ndarray  # first row of each run, ascending, starting at 0
     folders: tuple[str, ...]  # the folder of each run, as a person reads it
     rows: int  # rows in all
+    group_names: tuple[str, ...] = ()  # grouped by category, all groups shown: each run's group ("": not said)
+    groups: tuple[int, ...] = ()  # and that group (category index, or Unsure / not analysed), for its colour
 
     @property
     def counts(self) -> np.ndarray:

@@ -158,3 +158,20 @@ def test_the_folder_at_the_top_keeps_its_header_pinned_and_it_answers_like_one(q
     view.setCurrentIndex(model.index(garden + 4))
     view.scrollTo(model.index(garden + 4))
     assert view.visualRect(model.index(garden + 4)).top() >= layout.header_height, "a tile is not hidden under it"
+
+
+def test_grouped_by_category_a_folder_is_headed_once_per_group_and_labels_move_no_header(grid) -> None:
+    view, model = grid
+    model.set_scores(CATEGORIES, np.arange(model.photo_count()),
+                     np.array([[0.9, 0.1] if k % 2 else [0.1, 0.9] for k in range(model.photo_count())], np.float32))
+    model.set_sort("folder", grouped=True)
+    runs = view.sections().runs
+    assert runs.group_names[:3] == ("beach",) * 3 and runs.group_names[3:] == ("snow",) * 3
+    assert runs.folders == tuple(FOLDERS) * 2, "each folder under beach, then each under snow"
+    before = [view.visualRect(model.index(r)) for r in range(model.rowCount())]
+    model.set_labels({model.photo_id(0): 1, model.photo_id(1): 1})  # two beach photos labelled snow
+    assert view.sections().runs is runs or view.sections().runs.starts.tolist() == runs.starts.tolist()
+    assert [view.visualRect(model.index(r)) for r in range(model.rowCount())] == before, "nothing moves"
+    model.regroup()
+    moved = view.sections().runs
+    assert sum(moved.counts[:3]) == sum(runs.counts[:3]) - 2, "after Regroup they are headed under snow"
