@@ -260,6 +260,7 @@ class PhotoGridView(QListView):
     _folder_headers = False
     _sections: SectionLayout | None = None
     _sections_key: tuple = ()
+    _header_pressed = False  # the left button went down on a folder header and is still down
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -292,9 +293,14 @@ class PhotoGridView(QListView):
         return self.delegate.tile_px
 
     def set_tile_size(self, px: int) -> None:
+        """Thumbnails of this size; the photo at the top of the view stays at the top."""
+        shown = self.visible_rows()
         self.delegate.tile_px = px
         self._fit_columns()
         self.verticalScrollBar().setSingleStep(max(20, px // 4))
+        if len(shown) and self.model() is not None:
+            self.doItemsLayout()
+            self.scrollTo(self.model().index(shown[0], 0), QAbstractItemView.ScrollHint.PositionAtTop)
 
     def set_box_ratio(self, ratio: float) -> None:
         """Thumbnail boxes of this height / width (the photos' majority shape), re-laid out at once."""
@@ -499,8 +505,8 @@ class PhotoGridView(QListView):
             bar.setValue(bottom - height)
         elif hint == hints.PositionAtCenter:
             bar.setValue((top + bottom - height) // 2)
-        elif top < bar.value():
-            bar.setValue(top)
+        elif top < bar.value() or (bottom > bar.value() + height and bottom - top > height):
+            bar.setValue(top)  # above, or taller than the view: its top (and header) first
         elif bottom > bar.value() + height:
             bar.setValue(bottom - height)
 
@@ -559,6 +565,9 @@ class PhotoGridView(QListView):
         if layout is None or model is None or selection_model is None:
             super().setSelection(rect, command)
             return
+        if self.state() != QAbstractItemView.State.DragSelectingState:
+            self._select_run_of_photos(layout, rect, command)  # a click or a key: every photo from one to the other
+            return
         band = rect.normalized().translated(0, self.verticalOffset())
         first_column = max(0, band.left() // layout.cell_width)
         last_column = min(layout.columns - 1, band.right() // layout.cell_width)
@@ -569,6 +578,18 @@ class PhotoGridView(QListView):
             if first_column <= stop:
                 selection.select(model.index(start + first_column, 0), model.index(start + stop, 0))
         selection_model.select(selection, command)
+
+    def _select_run_of_photos(self, layout: SectionLayout, rect: QRect,
+                              command: QItemSelectionModel.SelectionFlag) -> None:
+        """Shift+click or Shift+arrow: the photos in order from the one at one corner (the anchor) to the one at
+        the other, as the list view does; a rubber band alone selects what it covers."""
+        offset = self.verticalOffset()
+        first = layout.row_at(rect.left(), rect.top() + offset)
+        last = layout.row_at(rect.right(), rect.bottom() + offset)
+        model, selection = self.model(), QItemSelection()
+        if first is not None and last is not None:
+            selection.select(model.index(min(first, last), 0), model.index(max(first, last), 0))
+        self.selectionModel().select(selection, command)
 
     def visualRegionForSelection(self, selection: QItemSelection) -> QRegion:
         layout = self.sections()
@@ -582,26 +603,49 @@ class PhotoGridView(QListView):
             region += QRect(0, top, width, bottom - top)
         return region
 
-    def _select_folder(self, run: int) -> None:
-        """A click on a folder's header selects its photos (to label or look at them together)."""
+    def _select_folder(self, run: int, add: bool) -> None:
+        """A click on a folder's header selects its photos (to label or look at them together); with Ctrl or
+        Shift they join the selection. The view stays where it is; the current photo becomes the folder's first
+        one on screen, so the arrow keys go on from what the user sees."""
         layout, model, selection_model = self.sections(), self.model(), self.selectionModel()
         if layout is None or model is None or selection_model is None:
             return
         first = int(layout.runs.starts[run])
         last = first + int(layout.runs.counts[run]) - 1
+        below_header = self.verticalOffset() + layout.header_height
+        shown = [r for r in self.visible_rows() if first <= r <= last and layout.cell(r).y >= below_header]
         flags = QItemSelectionModel.SelectionFlag
-        selection_model.setCurrentIndex(model.index(first, 0), flags.NoUpdate)
-        selection_model.select(QItemSelection(model.index(first, 0), model.index(last, 0)), flags.ClearAndSelect)
+        scrolled = self.verticalScrollBar().value()
+        selection_model.setCurrentIndex(model.index(shown[0] if shown else first, 0), flags.NoUpdate)
+        selection_model.select(QItemSelection(model.index(first, 0), model.index(last, 0)),
+                               flags.Select if add else flags.ClearAndSelect)
+        self.verticalScrollBar().setValue(scrolled)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         layout = self.sections()
         if layout is not None and event.button() == Qt.MouseButton.LeftButton:
             run = self._header_under(layout, event.position().toPoint().y())
             if run is not None:
-                self._select_folder(run)
+                adding = event.modifiers() & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+                self._select_folder(run, bool(adding))
+                self._header_pressed = True  # a drag from here must not extend from an older press
                 event.accept()
                 return
+        self._header_pressed = False
         super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._header_pressed and event.buttons() & Qt.MouseButton.LeftButton:
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._header_pressed:
+            self._header_pressed = False
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
 
     def viewportEvent(self, event: QEvent) -> bool:
         layout = self.sections()

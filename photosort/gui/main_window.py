@@ -270,7 +270,7 @@ class MainWindow(QMainWindow):
         self.regroup_button.setFlat(True)
         self.regroup_button.setToolTip("Photos hold still while you label. Regroup puts each where its label and the "
                                        "latest predictions say (R)")
-        self.regroup_button.clicked.connect(self.model.regroup)
+        self.regroup_button.clicked.connect(self.regroup)
         self.regroup_button.setVisible(False)
         self.model.regroupPending.connect(self.regroup_button.setVisible)
         header.addWidget(self.regroup_button)
@@ -354,7 +354,7 @@ class MainWindow(QMainWindow):
         self.back_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)  # (the search field has its own)
         self.view.addAction(self.back_action)
         view_menu.addSeparator()
-        self.regroup_action = add_action(view_menu, "&Regroup Now", self.model.regroup, "R")
+        self.regroup_action = add_action(view_menu, "&Regroup Now", self.regroup, "R")
         self.regroup_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         self.view.addAction(self.regroup_action)
         self.group_action = add_action(view_menu, "&Group by Category", self._on_group_toggled)
@@ -708,6 +708,13 @@ class MainWindow(QMainWindow):
         for action in self.sort_actions.actions():
             action.setChecked(action.data() == key)
         self.headers_action.setEnabled(key == "folder")  # headers name folders: they show when sorted by folder
+
+    def regroup(self) -> None:
+        """Put photos where their labels and predictions say, and keep the photo the user is on in view."""
+        self.model.regroup()
+        current = self.view.currentIndex()
+        if current.isValid():
+            self.view.scrollTo(current, PhotoGridView.ScrollHint.PositionAtCenter)
 
     def _zoom(self, step: int) -> None:
         sizes = list(TILE_SIZES)

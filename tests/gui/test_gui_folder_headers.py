@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QItemSelectionModel, QPoint, QRect, QSettings, Qt
+from PySide6.QtCore import QPoint, QSettings, Qt
 
 from photosort.core.zeroshot import Category
 from photosort.gui.grid_view import PhotoGridView
@@ -89,12 +89,13 @@ def test_arrow_keys_cross_from_one_folder_to_the_next_in_the_same_column(qtbot, 
     assert view.currentIndex().row() == beach_last_line_second
 
 
-def test_a_drag_across_a_header_selects_the_tiles_it_covers(grid) -> None:
+def test_a_drag_across_a_header_selects_the_tiles_it_covers(qtbot, grid) -> None:
     view, model = grid
-    first_snow = view.visualRect(model.index(7))
-    last_beach = view.visualRect(model.index(4))  # the beach's second line, first column
-    band = QRect(QPoint(5, last_beach.center().y()), QPoint(first_snow.right() + 5, first_snow.center().y()))
-    view.setSelection(band, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+    start = view.visualRect(model.index(4)).center()  # the beach's second line, first column
+    end = view.visualRect(model.index(8)).center()  # the snow's second photo
+    qtbot.mousePress(view.viewport(), Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(view.viewport(), end)
+    qtbot.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, pos=end)
     assert sorted(i.row() for i in view.selectionModel().selectedIndexes()) == [4, 5, 7, 8]
 
 
@@ -175,3 +176,55 @@ def test_grouped_by_category_a_folder_is_headed_once_per_group_and_labels_move_n
     model.regroup()
     moved = view.sections().runs
     assert sum(moved.counts[:3]) == sum(runs.counts[:3]) - 2, "after Regroup they are headed under snow"
+
+
+def selected_rows(view: PhotoGridView) -> list[int]:
+    return sorted(i.row() for i in view.selectionModel().selectedIndexes())
+
+
+def test_shift_selects_every_photo_from_the_anchor_in_order_across_folders(qtbot, grid) -> None:
+    view, model = grid
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(model.index(2)).center())
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier,
+                     view.visualRect(model.index(13)).center())
+    assert selected_rows(view) == list(range(2, 14)), "Shift+click: a run of photos, not a rectangle"
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(model.index(5)).center())
+    qtbot.keyClick(view, Qt.Key.Key_End, Qt.KeyboardModifier.ShiftModifier)
+    assert selected_rows(view) == list(range(5, model.rowCount())), "Shift+End: from the anchor to the last"
+
+
+def test_a_drag_that_starts_on_a_header_selects_only_that_folder(qtbot, grid) -> None:
+    view, model = grid
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(model.index(1)).center())
+    header = QPoint(30, view.visualRect(model.index(9)).top() - view.sections().header_height // 2)
+    qtbot.mousePress(view.viewport(), Qt.MouseButton.LeftButton, pos=header)
+    qtbot.mouseMove(view.viewport(), view.visualRect(model.index(14)).center())
+    qtbot.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(model.index(14)).center())
+    assert selected_rows(view) == list(range(9, 20)), "the garden's photos, nothing from the earlier click"
+
+
+def test_a_click_on_the_pinned_header_selects_the_folder_and_scrolls_nowhere(qtbot, grid) -> None:
+    view, model = grid
+    view.resize(view.width(), 200)
+    qtbot.waitUntil(lambda: view.height() == 200)
+    view.verticalScrollBar().setValue(view.verticalOffset() + view.visualRect(model.index(13)).top() - 5)
+    scrolled = view.verticalScrollBar().value()
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier, QPoint(30, 5))
+    assert view.verticalScrollBar().value() == scrolled
+    assert selected_rows(view) == list(range(9, 20))
+    assert view.currentIndex().row() in view.visible_rows(), "the arrow keys go on from a photo on screen"
+
+
+def test_zooming_keeps_the_photo_at_the_top_of_the_view_there(qtbot, grid) -> None:
+    view, model = grid
+    view.resize(view.width(), 300)
+    qtbot.waitUntil(lambda: view.height() == 300)
+    view.scrollTo(model.index(13), PhotoGridView.ScrollHint.PositionAtTop)
+    top = view.visible_rows()[0]
+    view.set_tile_size(112)
+    assert view.visible_rows()[0] == top
+    view.set_folder_headers(False)
+    view.scrollTo(model.index(13), PhotoGridView.ScrollHint.PositionAtTop)
+    top = view.visible_rows()[0]
+    view.set_tile_size(224)
+    assert view.visible_rows()[0] <= top < view.visible_rows()[-1], "without headers too"
