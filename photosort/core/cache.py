@@ -281,18 +281,21 @@ class Cache(Database):
 
     def replaced_contents(self, photos: Sequence[NewPhoto]) -> list[Rewritten]:
         """The photos of a batch whose path held other content when it was last indexed: files rewritten in place
-        (an editor or photo manager saving over them, metadata written into them)."""
+        (an editor or photo manager saving over them, metadata written into them). One query a batch; a second
+        only for each photo rewritten, which is rare."""
+        fresh = {sql_path(p.path): p for p in photos if p.fingerprint is not None}
         out = []
-        for p in photos:
-            if p.fingerprint is None:
-                continue
-            row = self.query_one("SELECT fingerprint FROM photos WHERE path=?", (sql_path(p.path),))
-            if row is None or row[0] is None or row[0] == p.fingerprint:
-                continue
-            elsewhere = self.query_one("SELECT 1 FROM photos WHERE fingerprint=? AND path!=? AND error IS NULL",
-                                       (row[0], sql_path(p.path)))
-            out.append(Rewritten(photo_identity(row[0], p.path), photo_identity(p.fingerprint, p.path),
-                                 elsewhere is not None))
+        for chunk in _chunks(list(fresh), 900):
+            marks = ",".join("?" * len(chunk))
+            for stored_path, old in self.query(f"SELECT path, fingerprint FROM photos WHERE fingerprint IS NOT NULL "
+                                               f"AND path IN ({marks})", chunk):
+                p = fresh[stored_path]
+                if old == p.fingerprint:
+                    continue
+                elsewhere = self.query_one("SELECT 1 FROM photos WHERE fingerprint=? AND path!=? AND error IS NULL",
+                                           (old, stored_path))
+                out.append(Rewritten(photo_identity(old, p.path), photo_identity(p.fingerprint, p.path),
+                                     elsewhere is not None))
         return out
 
     @staticmethod

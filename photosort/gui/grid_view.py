@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 from PySide6.QtCore import (
     QEvent,
     QItemSelection,
@@ -261,6 +260,7 @@ class PhotoGridView(QListView):
     _sections: SectionLayout | None = None
     _sections_key: tuple = ()
     _header_pressed = False  # the left button went down on a folder header and is still down
+    _header_bold: QFont | None = None  # the header's font, made once per font change (asked on every hit-test)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -403,10 +403,11 @@ class PhotoGridView(QListView):
             return None
         grid = self.gridSize()
         columns = max(1, (self.viewport().width() - 1) // max(1, grid.width()))
-        key = (id(runs), columns, grid.width(), grid.height(), self._header_height())
+        header = self._header_height()
+        key = (id(runs), columns, grid.width(), grid.height(), header)
         if key != self._sections_key:  # the layout holds ``runs``, so its id cannot be reused meanwhile
             height = self._sections.height if self._sections is not None else None
-            self._sections = SectionLayout(runs, columns, grid.width(), grid.height(), self._header_height())
+            self._sections = SectionLayout(runs, columns, grid.width(), grid.height(), header)
             self._sections_key = key
             if self._sections.height != height:  # the scroll range follows (not from inside a layout pass)
                 QTimer.singleShot(0, self, self.updateGeometries)
@@ -416,9 +417,15 @@ class PhotoGridView(QListView):
         return QFontMetrics(self._header_font()).height() + 18
 
     def _header_font(self) -> QFont:
-        font = QFont(self.font())
-        font.setWeight(QFont.Weight.DemiBold)
-        return font
+        if self._header_bold is None:
+            self._header_bold = QFont(self.font())
+            self._header_bold.setWeight(QFont.Weight.DemiBold)
+        return self._header_bold
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.FontChange:
+            self._header_bold = None
+        super().changeEvent(event)
 
     def _content_rect(self, layout: SectionLayout, row: int) -> QRect:
         cell = layout.cell(row)
@@ -440,23 +447,9 @@ class PhotoGridView(QListView):
         model = self.model()
         return model.index(row, 0) if row is not None and model is not None else QModelIndex()
 
-    def _pinned_header(self, layout: SectionLayout) -> tuple[int, int] | None:
-        """The folder at the top whose own header has scrolled away, and where its header stays pinned (its
-        top in the viewport: 0, or above it while the next folder's header pushes it out)."""
-        offset = self.verticalOffset()
-        if offset <= 0 or offset >= layout.height:
-            return None
-        run = int(np.searchsorted(layout.tops, offset, side="right") - 1)
-        if layout.tops[run] == offset:
-            return None  # its own header is exactly at the top
-        top = 0
-        if run + 1 < len(layout.tops):
-            top = min(0, int(layout.tops[run + 1]) - offset - layout.header_height)
-        return run, top
-
     def _pinned_header_at(self, layout: SectionLayout, y: int) -> int | None:
         """The folder whose pinned header is at viewport height ``y``, or None."""
-        pinned = self._pinned_header(layout)
+        pinned = layout.pinned_header(self.verticalOffset())
         if pinned is None:
             return None
         run, top = pinned
@@ -682,21 +675,15 @@ class PhotoGridView(QListView):
             if index == current and self.hasFocus():
                 option.state |= states.State_HasFocus
             self.delegate.paint(painter, option, index)
-        for run in self._runs_in(layout, area.top() + offset, area.bottom() + offset):
+        for run in layout.runs_between(area.top() + offset, area.bottom() + offset):
             self._paint_header(painter, layout, run, int(layout.tops[run]) - offset)
-        pinned = self._pinned_header(layout)
+        pinned = layout.pinned_header(offset)
         if pinned is not None:  # the folder at the top keeps its name in view, over the tiles scrolling under it
             run, top = pinned
             painter.fillRect(QRect(0, top, self.viewport().width(), layout.header_height),
                              self.palette().color(QPalette.ColorRole.Base))
             self._paint_header(painter, layout, run, top)
         painter.end()
-
-    @staticmethod
-    def _runs_in(layout: SectionLayout, top: int, bottom: int) -> range:
-        first = int(max(0, (layout.tops <= top).sum() - 1))
-        last = int(max(0, (layout.tops <= bottom).sum() - 1))
-        return range(first, last + 1)
 
     def _paint_header(self, painter: QPainter, layout: SectionLayout, run: int, top: int) -> None:
         """The folder's name, then where it is and how many photos it holds, over a hairline; grouped by category

@@ -354,7 +354,6 @@ class PhotoModel(QAbstractListModel):
         self._analysed = np.zeros(0, bool)
         self._landscape = np.zeros(0, np.int8)
         self._name_keys, self._by_name, self._name_rank, self._folder_rank = [], [], None, None
-        self._runs = None
         self._when = np.zeros(0, np.float64)
         if self._least_sure is not None:
             self._least_sure = np.zeros(0, np.int64)

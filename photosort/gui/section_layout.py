@@ -103,6 +103,25 @@ class SectionLayout:
             out += [(run, line) for line in range(low, high + 1)]
         return out
 
+    def runs_between(self, top: int, bottom: int) -> range:
+        """The runs (headers and tiles) reaching into the content band top..bottom."""
+        if not len(self.tops):
+            return range(0)
+        first = self._run_at(max(0, min(top, self.height - 1)))
+        last = self._run_at(max(0, min(bottom, self.height - 1)))
+        return range(first, last + 1) if first is not None and last is not None else range(0)
+
+    def pinned_header(self, offset: int) -> tuple[int, int] | None:
+        """Scrolled to ``offset``: the run at the top whose own header has gone up out of view, and where its
+        header stays pinned (its top in the viewport: 0, or above it while the next run's header pushes it out)."""
+        run = self._run_at(offset) if offset > 0 else None
+        if run is None or self.tops[run] == offset:
+            return None  # at the very top, past the end, or its own header exactly at the top
+        top = 0
+        if run + 1 < len(self.tops):
+            top = min(0, int(self.tops[run + 1]) - offset - self.header_height)
+        return run, top
+
     def line_start(self, run: int, line: int) -> int:
         """The first row of a visual line of a run (lines clamp to the run's)."""
         line = max(0, min(line, int(self.lines[run]) - 1))
